@@ -67,6 +67,45 @@ def add_data_commands(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_data_synth)
 
 
+def cmd_fid(args: argparse.Namespace) -> None:
+    import json
+
+    from diag.devices import resolve_device
+    from diag.fid.features import compute_fid, default_cache_dir
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        scores = compute_fid(
+            args.real,
+            args.gen,
+            dims=tuple(args.dims),
+            batch_size=args.batch_size,
+            device=resolve_device(args.device),
+            cache_dir=None if args.no_cache else default_cache_dir(),
+        )
+    for warning in caught:
+        print(f"warning: {warning.message}", file=sys.stderr)
+    print(f"FID  {args.real}  vs  {args.gen}")
+    print("dims        FID")
+    for dim, value in scores.items():
+        print(f"{dim:>4}  {value:>10.4f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({str(d): v for d, v in scores.items()}, indent=2) + "\n")
+
+
+def add_fid_command(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("fid", help="FID between two image folders at Inception pool layers")
+    p.add_argument("real", type=Path, help="folder of real images (e.g. KSDD2's training positives)")
+    p.add_argument("gen", type=Path, help="folder of generated images")
+    p.add_argument("--dims", type=int, nargs="+", default=[64, 192], choices=[64, 192, 768, 2048],
+                   help="feature dimensions: 64/192 = first/second max-pool (the paper), 2048 = final pool")
+    p.add_argument("--batch-size", type=int, default=50)
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
+    p.add_argument("--json", type=Path, help='write {"64": fid, ...} here')
+    p.add_argument("--no-cache", action="store_true", help="do not read or write the per-image feature cache")
+    p.set_defaults(func=cmd_fid)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="diag", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     subparsers = parser.add_subparsers(dest="command", required=True)
@@ -75,14 +114,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_data_commands]
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_data_commands, add_fid_command]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (DataError, FileNotFoundError) as error:
+    except (DataError, FileNotFoundError, ValueError, RuntimeError) as error:
         print(f"diag: error: {error}", file=sys.stderr)
         return 2
     return 0
