@@ -4,6 +4,8 @@
     diag data prepare --src DIR --out DIR official layout -> 224x632 + train.csv/test.csv
     diag data synth --out DIR             the offline replica (demo, notebooks, tests)
     diag fid REAL GEN                     FID at Inception pool layers 64/192/2048
+    diag train --data DIR ...             train and score the defect classifier once
+    diag experiment --scenario ...        the Table I/II grid, resumable
 """
 
 from __future__ import annotations
@@ -106,6 +108,78 @@ def add_fid_command(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_fid)
 
 
+def int_list(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x]
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    import json
+    from dataclasses import replace
+
+    from diag.classify import evaluation_set, train_classifier, training_set
+    from diag.profiles import get_profile
+
+    profile = get_profile(args.profile)
+    overrides = {k: v for k, v in dict(weights=args.weights, epochs=args.epochs, batch_size=args.batch_size,
+                                         lr=args.lr, input_size=args.input_size, device=args.device).items() if v is not None}
+    config = replace(profile.classifier, seed=args.seed, **overrides)
+    train = training_set(args.data, args.scenario, args.generated, args.n_aug)
+    result = train_classifier(config, train, evaluation_set(args.data))
+    print(f"[{profile.label}] {args.scenario}, {len(train)} training images, final epoch {config.epochs}:")
+    print("  " + "  ".join(f"{k} {v:.3f}" for k, v in result.metrics.items()))
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "metrics.json").write_text(json.dumps({"config": result.config, "final": result.metrics, "curve": result.curve}, indent=2) + "\n")
+
+
+def add_train_command(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("train", help="train and score the defect classifier once")
+    p.add_argument("--data", type=Path, required=True, help="prepared KSDD2 (or replica) folder")
+    p.add_argument("--scenario", choices=["zero-shot", "full-shot"], default="zero-shot")
+    p.add_argument("--generated", type=Path, help="a generated set (folder with imgs/)")
+    p.add_argument("--n-aug", type=int, default=0, help="how many generated images to add")
+    p.add_argument("--profile", choices=["demo", "paper"], default="demo")
+    p.add_argument("--weights", help="paper backbone: imagenet | none | PATH to a ResNet-50 state dict")
+    p.add_argument("--input-size", choices=["paper", "release"], help="paper 224x632 or release 256x704")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--out", type=Path, help="folder for metrics.json (final metrics and per-epoch curve)")
+    p.set_defaults(func=cmd_train)
+
+
+def cmd_experiment(args: argparse.Namespace) -> None:
+    from diag.experiments import run_grid, summarize
+    from diag.profiles import get_profile
+
+    overrides = {k: v for k, v in dict(epochs=args.epochs, device=args.device).items() if v is not None}
+    results = run_grid(scenario=args.scenario, methods=args.methods.split(","), n_augs=int_list(args.n_aug),
+                       seeds=int_list(args.seeds), profile=args.profile, data=args.data, generated=args.generated,
+                       out=args.out, val_fraction=args.val_fraction, overrides=overrides)
+    table = summarize(results, args.scenario)
+    print(f"[{get_profile(args.profile).label}] {args.scenario}: mean ± std over seeds, paper beside")
+    print(table.to_string(index=False))
+    print(f"rows: {args.out / 'results.csv'}")
+
+
+def add_experiment_command(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("experiment", help="the Table I/II grid: scenario x methods x N_aug x seeds")
+    p.add_argument("--scenario", choices=["zero-shot", "full-shot"], required=True)
+    p.add_argument("--methods", default="diag,memseg,inout", help="comma list of diag,memseg,inout,none")
+    p.add_argument("--n-aug", default="80,100,120", help="comma list (default 80,100,120)")
+    p.add_argument("--seeds", default="0,1,2", help="comma list (default 0,1,2)")
+    p.add_argument("--profile", choices=["demo", "paper"], default="demo")
+    p.add_argument("--data", type=Path, required=True)
+    p.add_argument("--generated", type=Path, help="GEN with GEN/<method>/augmented_<N>/imgs/")
+    p.add_argument("--out", type=Path, default=Path("results"))
+    p.add_argument("--val-fraction", type=float, help="also pick the threshold on this share of training data")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--device")
+    p.set_defaults(func=cmd_experiment)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="diag", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     subparsers = parser.add_subparsers(dest="command", required=True)
@@ -114,7 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_data_commands, add_fid_command]
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
+    add_data_commands, add_fid_command, add_train_command, add_experiment_command,
+]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,93 @@
+"""Training and test sets for the defect classifier, held as uint8.
+
+zero-shot  = train negatives + the generated positives
+full-shot  = train negatives + all train positives + the generated positives
+The test set is always the untouched test split.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from diag.data.ksdd2 import DataError, load_image, read_manifest, split_by_label
+from diag.fid.features import list_images
+
+SCENARIOS = ("zero-shot", "full-shot")
+INPUT_SIZES = {"paper": (632, 224), "release": (704, 256)}  # (height, width)
+
+
+@dataclass(frozen=True)
+class LabelledPaths:
+    """Image paths with 0/1 labels (1 = defective)."""
+
+    paths: list[Path]
+    labels: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+
+def generated_images(generated: Path | str, n_aug: int) -> list[Path]:
+    """The first ``n_aug`` images of a generated set (``imgs/`` of our output layout)."""
+    folder = Path(generated) / "imgs"
+    images = list_images(folder)
+    if len(images) < n_aug:
+        raise DataError(f"{folder}: {len(images)} images, fewer than n_aug = {n_aug}")
+    return images[:n_aug]
+
+
+def training_set(data: Path | str, scenario: str, generated: Path | str | None = None, n_aug: int = 0) -> LabelledPaths:
+    """The training set of a scenario; ``generated=None`` or ``n_aug=0`` adds no generated image."""
+    if scenario not in SCENARIOS:
+        raise ValueError(f"The `scenario` parameter must be one of {SCENARIOS}. Got {scenario!r} instead.")
+    negatives, positives = split_by_label(read_manifest(data, "train"))
+    paths = [s.image_path for s in negatives]
+    labels = [0] * len(negatives)
+    if scenario == "full-shot":
+        paths += [s.image_path for s in positives]
+        labels += [1] * len(positives)
+    if generated is not None and n_aug > 0:
+        extra = generated_images(generated, n_aug)
+        paths += extra
+        labels += [1] * len(extra)
+    if sum(labels) == 0:
+        raise ValueError("zero-shot training needs generated positives: pass `generated` and `n_aug` > 0")
+    return LabelledPaths(paths, np.array(labels))
+
+
+def evaluation_set(data: Path | str) -> LabelledPaths:
+    samples = read_manifest(data, "test")
+    return LabelledPaths([s.image_path for s in samples], np.array([int(s.is_positive) for s in samples]))
+
+
+def load_uint8(paths: list[Path], size: tuple[int, int] = INPUT_SIZES["paper"]) -> torch.Tensor:
+    """Images as one uint8 tensor (N, H, W, 3), resized (bilinear) to ``size`` = (H, W) if needed.
+
+    uint8 is a quarter of the float32 preload the authors' loader uses (~5 GB for KSDD2 at
+    704 x 256); normalisation happens per batch inside the model.
+    """
+    height, width = size
+    out = torch.empty((len(paths), height, width, 3), dtype=torch.uint8)
+    for i, path in enumerate(paths):
+        image = np.array(load_image(path))
+        if image.shape[:2] != (height, width):
+            image = np.asarray(Image.fromarray(image).resize((width, height), Image.Resampling.BILINEAR))
+        out[i] = torch.from_numpy(np.ascontiguousarray(image))
+    return out
+
+
+def validation_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Stratified (train indices, validation indices), seeded."""
+    rng = np.random.default_rng(seed)
+    val = []
+    for cls in (0, 1):
+        idx = np.flatnonzero(labels == cls)
+        rng.shuffle(idx)
+        val.extend(idx[: max(1, int(round(fraction * len(idx))))])
+    val = np.sort(np.array(val))
+    return np.setdiff1d(np.arange(len(labels)), val), val

@@ -1,0 +1,109 @@
+"""The classifier: training sets, uint8 memory, ResNet-50 weights loading, determinism."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+
+from diag.classify.data import load_uint8, evaluation_set, training_set
+from diag.classify.model import build_resnet50
+from diag.classify.train import TrainConfig, train_classifier
+from diag.cli import main
+from diag.data.ksdd2 import read_manifest, split_by_label
+from diag.profiles import get_profile
+
+
+def make_generated(replica: Path, out: Path, n: int) -> Path:
+    """A generated set in our output layout, made of the replica's test positives."""
+    (out / "imgs").mkdir(parents=True)
+    positives = [s for s in read_manifest(replica, "test") if s.is_positive]
+    for i in range(n):
+        shutil.copy(positives[i % len(positives)].image_path, out / "imgs" / f"{i:05d}.png")
+    return out
+
+
+@pytest.fixture(scope="module")
+def generated(replica: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_generated(replica, tmp_path_factory.mktemp("gen") / "diag" / "augmented_4", 6)
+
+
+def test_training_sets(replica: Path, generated: Path) -> None:
+    negatives, positives = split_by_label(read_manifest(replica, "train"))
+    zero = training_set(replica, "zero-shot", generated, 4)
+    assert len(zero) == len(negatives) + 4 and zero.labels.sum() == 4
+    full = training_set(replica, "full-shot", generated, 4)
+    assert full.labels.sum() == len(positives) + 4
+    reference = training_set(replica, "full-shot")
+    assert reference.labels.sum() == len(positives) and len(reference) == len(negatives) + len(positives)
+    with pytest.raises(ValueError, match="needs generated positives"):
+        training_set(replica, "zero-shot")
+    with pytest.raises(Exception, match="fewer than n_aug = 50"):
+        training_set(replica, "zero-shot", generated, 50)
+
+
+def test_images_are_held_as_uint8(replica: Path) -> None:
+    paths = [s.image_path for s in read_manifest(replica, "train")]
+    images = load_uint8(paths)
+    assert images.dtype == torch.uint8 and images.shape == (len(paths), 632, 224, 3)
+    float32_bytes = len(paths) * 632 * 224 * 3 * 4
+    assert images.element_size() * images.nelement() * 4 == float32_bytes  # a quarter of a float32 preload
+    release = load_uint8(paths[:2], (704, 256))
+    assert release.shape == (2, 704, 256, 3)
+
+
+def test_resnet50_loads_a_local_state_dict(tmp_path: Path) -> None:
+    reference = torchvision.models.resnet50(weights=None)
+    path = tmp_path / "resnet50.pth"
+    torch.save(reference.state_dict(), path)  # stands in for IMAGENET1K_V1, which needs the internet
+    model = build_resnet50(path)
+    assert torch.equal(model.conv1.weight, reference.conv1.weight)
+    assert torch.equal(model.layer4[2].conv3.weight, reference.layer4[2].conv3.weight)
+    assert model.fc.out_features == 1
+    with pytest.raises(ValueError, match="does not exist"):
+        build_resnet50(tmp_path / "missing.pth")
+    torch.save({"conv1.weight": torch.zeros(1)}, tmp_path / "bad.pth")
+    with pytest.raises(ValueError, match="not a ResNet-50 state dict"):
+        build_resnet50(tmp_path / "bad.pth")
+
+
+def test_resnet50_trains_end_to_end(replica: Path, generated: Path) -> None:
+    config = TrainConfig(backbone="resnet50", weights="none", epochs=1, batch_size=8, device="cpu")
+    result = train_classifier(config, training_set(replica, "zero-shot", generated, 4), evaluation_set(replica), progress=False)
+    assert set(result.metrics) == {"ap", "precision", "recall", "auroc", "accuracy", "threshold"}
+    assert len(result.curve) == 1 and np.isfinite(result.curve[0]["loss"])
+
+
+def demo_config(**changes: object) -> TrainConfig:
+    return replace(get_profile("demo").classifier, epochs=5, device="cpu", **changes)
+
+
+def test_demo_classifier_is_deterministic_and_reports_the_final_epoch(replica: Path, generated: Path, tmp_path: Path) -> None:
+    train, test = training_set(replica, "zero-shot", generated, 4), evaluation_set(replica)
+    cache = str(tmp_path / "cache")
+    a = train_classifier(demo_config(feature_cache=cache), train, test, progress=False)
+    b = train_classifier(demo_config(feature_cache=cache), train, test, progress=False)
+    assert np.array_equal(a.test_scores, b.test_scores) and a.curve == b.curve
+    assert {k: a.curve[-1][k] for k in a.metrics} == a.metrics  # final epoch, not the best one
+    c = train_classifier(demo_config(feature_cache=cache, seed=1), train, test, progress=False)
+    assert not np.array_equal(a.test_scores, c.test_scores)
+
+
+def test_config_is_validated() -> None:
+    with pytest.raises(ValueError, match="`backbone` parameter must be one of"):
+        TrainConfig(backbone="vgg").validate()
+    with pytest.raises(ValueError, match="`epochs` parameter must be >= 1"):
+        TrainConfig(epochs=0).validate()
+
+
+def test_cli_train_writes_metrics(replica: Path, generated: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    args = ["train", "--data", str(replica), "--scenario", "full-shot", "--generated", str(generated),
+            "--n-aug", "4", "--epochs", "2", "--device", "cpu", "--out", str(tmp_path / "run")]
+    assert main(args) == 0
+    assert "[demo (offline replica" in capsys.readouterr().out
+    assert (tmp_path / "run" / "metrics.json").is_file()

@@ -1,0 +1,58 @@
+"""The experiment grid: rows, resume, and the summary beside the paper."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import diag.experiments as experiments
+from diag.experiments import run_grid, summarize
+from tests.test_classify import make_generated
+
+
+@pytest.fixture(scope="module")
+def generated(replica: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("generated")
+    make_generated(replica, root / "diag" / "augmented_4", 4)
+    make_generated(replica, root / "memseg" / "augmented_4", 4)
+    return root
+
+
+def grid(replica: Path, generated: Path, out: Path, seeds: list[int], scenario: str = "zero-shot", methods=("diag",)) -> pd.DataFrame:
+    return run_grid(scenario=scenario, methods=list(methods), n_augs=[4], seeds=seeds, profile="demo", data=replica,
+                    generated=generated, out=out, overrides={"epochs": 3, "device": "cpu"}, progress=False)
+
+
+def test_grid_rows_resume_and_summary(replica: Path, generated: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "results"
+    first = grid(replica, generated, out, seeds=[0, 1])
+    assert len(first) == 2 and list(first["seed"]) == [0, 1]
+    for column in ("ap", "precision", "recall", "auroc", "accuracy", "val_ap", "val_precision", "epochs", "backbone", "profile", "wall_s"):
+        assert column in first.columns
+    assert (first["backbone"] == "fid-inception").all() and (first["epochs"] == 3).all()
+    assert (out / "curves" / "zero-shot_diag_4_seed0.csv").is_file()
+
+    def no_training(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a finished cell was trained again")
+
+    monkeypatch.setattr(experiments, "fit", no_training)
+    again = grid(replica, generated, out, seeds=[0, 1])
+    pd.testing.assert_frame_equal(again, first)
+    monkeypatch.undo()
+    more = grid(replica, generated, out, seeds=[0, 1, 2])
+    assert len(more) == 3 and more.iloc[:2].equals(first)
+
+    table = summarize(more, "zero-shot")
+    assert table.loc[0, "method"] == "DIAG" and table.loc[0, "seeds"] == 3
+    assert " ± " in table.loc[0, "ap"]
+    assert pd.isna(table.loc[0, "paper_ap"])  # the paper has no N_aug = 4 row
+
+
+def test_full_shot_reference_row(replica: Path, generated: Path, tmp_path: Path) -> None:
+    results = grid(replica, generated, tmp_path / "r", seeds=[0], scenario="full-shot", methods=("none", "memseg"))
+    assert set(results["method"]) == {"none", "memseg"}
+    assert results.loc[results["method"] == "none", "n_aug"].item() == 0
+    with pytest.raises(ValueError, match="full-shot reference only"):
+        grid(replica, generated, tmp_path / "z", seeds=[0], methods=("none",))
