@@ -1,0 +1,1 @@
+"""Generators of defective images: DIAG (diffusion inpainting), and later MemSeg and In&Out."""

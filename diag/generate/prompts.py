@@ -1,0 +1,48 @@
+"""The expert's prompt file: several prompts, one negative prompt, optional weights.
+
+    prompts:
+      - white marks on the wall
+      - copper metal scratches
+    negative_prompt: smooth, plain, black, dark, shadow
+    weights: [1, 1]        # optional: share of N_aug per prompt (default: equal)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import yaml
+
+from diag.data.ksdd2 import DataError
+
+
+@dataclass(frozen=True)
+class PromptSet:
+    prompts: tuple[str, ...]
+    negative_prompt: str
+    weights: tuple[float, ...]
+
+
+def load_prompts(path: Path | str | None = None) -> PromptSet:
+    """Read a prompt file (YAML or JSON); ``None`` gives the paper's prompts."""
+    if path is None:
+        text = resources.files("diag.resources").joinpath("prompts-paper.yaml").read_text()
+        source = "diag/resources/prompts-paper.yaml"
+    else:
+        path = Path(path)
+        if not path.is_file():
+            raise DataError(f"{path}: prompt file not found")
+        text, source = path.read_text(), str(path)
+    try:
+        data = yaml.safe_load(text)  # JSON is valid YAML
+    except yaml.YAMLError as error:
+        raise DataError(f"{source}: not valid YAML/JSON ({error})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("prompts"), list) or not data["prompts"]:
+        raise DataError(f"{source}: needs a non-empty `prompts` list")
+    prompts = tuple(str(p) for p in data["prompts"])
+    weights = tuple(float(w) for w in data.get("weights", [1.0] * len(prompts)))
+    if len(weights) != len(prompts) or min(weights) <= 0:
+        raise DataError(f"{source}: `weights` must hold one positive number per prompt")
+    return PromptSet(prompts, str(data.get("negative_prompt", "")), weights)
