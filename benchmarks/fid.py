@@ -90,7 +90,7 @@ def end_to_end(n_images: int) -> None:
         cached_first, _ = run([sys.executable, "-m", "diag", "fid", str(real), str(gen), "--dims", "64", "--device", "cpu"], env)
         _, t_cached = run([sys.executable, "-m", "diag", "fid", str(real), str(gen), "--dims", "64", "--device", "cpu"], env)
     fid_theirs = float(theirs.strip().split()[-1])
-    fid_ours = float(ours.strip().splitlines()[-1].split()[-1])
+    fid_ours = float(ours.strip().splitlines()[-1].split()[-1])  # the CLI prints 6 decimals
     print(f"\nEnd to end, {n_images} + {n_images} images of 224x632, dims 64, CPU, 1 thread")
     print(f"  python -m pytorch_fid : FID {fid_theirs:.6f}  {t_theirs:6.1f} s")
     print(f"  diag fid (no cache)   : FID {fid_ours:.6f}  {t_ours:6.1f} s  ({t_theirs / t_ours:.2f}x)")

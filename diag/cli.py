@@ -3,6 +3,7 @@
     diag data download --out DIR          the official KSDD2 archive (needs the internet)
     diag data prepare --src DIR --out DIR official layout -> 224x632 + train.csv/test.csv
     diag data synth --out DIR             the offline replica (demo, notebooks, tests)
+    diag generate diag --data DIR --out DIR   DIAG inpainting (SDXL, or the bundled demo model)
     diag fid REAL GEN                     FID at Inception pool layers 64/192/2048
     diag train --data DIR ...             train and score the defect classifier once
     diag experiment --scenario ...        the Table I/II grid, resumable
@@ -90,7 +91,7 @@ def cmd_fid(args: argparse.Namespace) -> None:
     print(f"FID  {args.real}  vs  {args.gen}")
     print("dims        FID")
     for dim, value in scores.items():
-        print(f"{dim:>4}  {value:>10.4f}")
+        print(f"{dim:>4}  {value:>12.6f}")
     if args.json:
         Path(args.json).write_text(json.dumps({str(d): v for d, v in scores.items()}, indent=2) + "\n")
 
@@ -180,6 +181,44 @@ def add_experiment_command(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_experiment)
 
 
+def cmd_generate_diag(args: argparse.Namespace) -> None:
+    from diag.generate.diag import DiagConfig, generate_diag
+
+    config = DiagConfig(model=args.model, prompts=args.prompts, masks=args.masks, n_aug=args.n_aug, seed=args.seed,
+                        steps=args.steps, guidance=args.guidance, strength=args.strength, canvas=args.canvas,
+                        padding_mask_crop=args.padding_mask_crop, batch_size=args.batch_size, device=args.device)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        manifest = generate_diag(args.data, args.out, config)
+    for warning in caught:
+        print(f"warning: {warning.message}", file=sys.stderr)
+    print(f"DIAG images in {args.out}/imgs, masks in {args.out}/masks; manifest: {manifest}")
+
+
+def add_generate_commands(subparsers: argparse._SubParsersAction) -> None:
+    generate = subparsers.add_parser("generate", help="generate defective images (DIAG, MemSeg, In&Out)")
+    sub = generate.add_subparsers(dest="generator", required=True)
+
+    p = sub.add_parser("diag", help="DIAG: inpaint expert-prompted defects into training negatives")
+    p.add_argument("--data", type=Path, required=True, help="prepared KSDD2 (or replica) folder")
+    p.add_argument("--out", type=Path, required=True, help="output folder (imgs/, masks/, manifest.csv); re-run to resume")
+    p.add_argument("--n-aug", type=int, default=100, help="how many images (default 100)")
+    p.add_argument("--model", default="diffusers/stable-diffusion-xl-1.0-inpainting-0.1",
+                   help="hub id, local diffusers folder, or diag-demo-inpaint (the bundled offline model)")
+    p.add_argument("--prompts", help="prompt file (YAML/JSON: prompts, negative_prompt, weights); default: the paper's")
+    p.add_argument("--masks", default="gt", help="gt (training positives' masks), procedural, or a folder of masks")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=int, default=30)
+    p.add_argument("--guidance", type=float, default=20.0)
+    p.add_argument("--strength", type=float, default=0.99)
+    p.add_argument("--padding-mask-crop", type=int, default=2)
+    p.add_argument("--canvas", choices=["release", "aspect"], default="release",
+                   help="release: the model's native square (1024x1024 for SDXL); aspect: same pixels at 224:632")
+    p.add_argument("--batch-size", type=int, default=1)
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.set_defaults(func=cmd_generate_diag)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="diag", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     subparsers = parser.add_subparsers(dest="command", required=True)
@@ -189,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
-    add_data_commands, add_fid_command, add_train_command, add_experiment_command,
+    add_data_commands, add_generate_commands, add_fid_command, add_train_command, add_experiment_command,
 ]
 
 

@@ -214,5 +214,5 @@ def test_cli_table_and_json(tmp_path: Path, capsys: pytest.CaptureFixture) -> No
     assert "rank-deficient" in captured.err
     scores = json.loads(out.read_text())
     assert list(scores) == ["64"] and scores["64"] > 0
-    assert f"{scores['64']:.4f}" in captured.out
+    assert f"{scores['64']:.6f}" in captured.out
     assert main(["fid", str(tmp_path / "nope"), str(gen)]) == 2

@@ -44,7 +44,10 @@ def test_writer_resume_bookkeeping(tmp_path: Path) -> None:
     writer.write(1, image, mask, {"prompt": "p", "seed": 3})
     writer.write(0, image, mask, {"prompt": "q", "seed": 4})
     assert writer.done() == {0, 1}
-    assert [r["index"] for r in writer.rows()] == ["0", "1"]
+    import csv
+
+    rows = list(csv.DictReader(writer.finish().open()))
+    assert [(r["index"], r["prompt"]) for r in rows] == [("0", "q"), ("1", "p")]
     assert set(np.unique(np.asarray(Image.open(writer.mask_path(1))))) == {0, 255}
     writer.image_path(1).unlink()  # a crash after the row but before the image: redo index 1
     assert writer.done() == {0}

@@ -2,20 +2,30 @@
 
     OUT/imgs/00000.png     the generated image (224 x 632), as the release names it
     OUT/masks/00000.png    where the defect was put ({0, 255}; empty for maskless methods)
-    OUT/manifest.csv       one row per finished image: index, source ids, prompt, seed, settings
+    OUT/meta/00000.json    that image's manifest row (written last)
+    OUT/manifest.csv       all rows, rebuilt from meta/ (index, source ids, prompt, seed, settings)
 
-An index counts as done only when its image, its mask and its manifest row all exist, so a
-crash between writes just redoes that index.
+An index counts as done only when its image, mask and row all exist, so a crash between
+writes just redoes that index. Each index has its own files, so several processes (or
+GPUs) can write into one folder at once; ``finish`` merges the rows.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import os
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+
+def _replace_atomically(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}{path.suffix}")
+    write(tmp)
+    tmp.replace(path)
 
 
 class OutputWriter:
@@ -29,29 +39,35 @@ class OutputWriter:
     def mask_path(self, index: int) -> Path:
         return self.out / "masks" / f"{index:05d}.png"
 
-    def rows(self) -> list[dict]:
-        if not self.manifest.is_file():
-            return []
-        with self.manifest.open(newline="") as handle:
-            return list(csv.DictReader(handle))
+    def meta_path(self, index: int) -> Path:
+        return self.out / "meta" / f"{index:05d}.json"
 
     def done(self) -> set[int]:
-        """Indices with a manifest row, an image and a mask."""
-        return {int(r["index"]) for r in self.rows() if self.image_path(int(r["index"])).is_file() and self.mask_path(int(r["index"])).is_file()}
+        """Indices with an image, a mask and a row."""
+        metas = (self.out / "meta").glob("[0-9]*.json") if (self.out / "meta").is_dir() else []
+        indices = {int(p.stem) for p in metas}
+        return {i for i in indices if self.image_path(i).is_file() and self.mask_path(i).is_file()}
 
     def write(self, index: int, image: Image.Image, mask: np.ndarray, row: dict) -> None:
-        """Image and mask (temp name, then rename), then the manifest row."""
-        for path, picture in ((self.image_path(index), image), (self.mask_path(index), Image.fromarray((np.asarray(mask) > 0).astype(np.uint8) * 255))):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.stem}.{os.getpid()}.png")
-            picture.save(tmp)
-            tmp.replace(path)
-        rows = [r for r in self.rows() if int(r["index"]) != index] + [{"index": index, **row}]
-        rows.sort(key=lambda r: int(r["index"]))
+        """Image, then mask, then the row; each under a temporary name, then renamed."""
+        mask_image = Image.fromarray((np.asarray(mask) > 0).astype(np.uint8) * 255)
+        _replace_atomically(self.image_path(index), lambda p: image.save(p, format="PNG"))
+        _replace_atomically(self.mask_path(index), lambda p: mask_image.save(p, format="PNG"))
+        _replace_atomically(self.meta_path(index), lambda p: p.write_text(json.dumps({"index": index, **row})))
+
+    def rows(self) -> list[dict]:
+        return [json.loads(self.meta_path(i).read_text()) for i in sorted(self.done())]
+
+    def finish(self) -> Path:
+        """(Re)write manifest.csv from the finished rows, sorted by index."""
+        rows = self.rows()
         fields = list(dict.fromkeys(k for r in rows for k in r))
-        tmp = self.manifest.with_name(".manifest.csv.tmp")
-        with tmp.open("w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=fields)
-            writer.writeheader()
-            writer.writerows(rows)
-        tmp.replace(self.manifest)
+
+        def write(path: Path) -> None:
+            with path.open("w", newline="") as handle:
+                writer = csv.DictWriter(handle, fieldnames=fields)
+                writer.writeheader()
+                writer.writerows(rows)
+
+        _replace_atomically(self.manifest, write)
+        return self.manifest

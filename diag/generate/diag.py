@@ -1,0 +1,217 @@
+"""DIAG: inpaint an expert-described defect into defect-free images (Sec. III-B of the paper).
+
+    diag generate diag --data PREPARED --out OUT --n-aug 100            # SDXL, the paper's settings
+    diag generate diag --data PREPARED --out OUT --model diag-demo-inpaint   # the offline demo model
+
+For each planned image (see ``plan.py``): take the defect-free image and the region mask,
+resize both to the canvas (``release``: the model's native square, 1024 x 1024 for SDXL, as
+the authors' script does; ``aspect``: the same pixel budget at KSDD2's 224:632 aspect), crop
+around the mask with ``padding_mask_crop`` pixels of padding (expanded to the canvas
+aspect), inpaint that crop at canvas size, paste it back inside the mask only, and resize
+the result and the mask back to 224 x 632.
+
+diffusers' ``padding_mask_crop`` accepts one PIL image per call, so to batch different
+images we do its crop -> resize -> paste-back ourselves, with the pipeline's own
+``get_crop_region`` and ``apply_overlay``; at batch size 1 this matches the pipeline's own
+``padding_mask_crop`` (tested).
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import time
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+from tqdm.auto import tqdm
+
+from diag.data.ksdd2 import DataError, load_mask, read_manifest, split_by_label
+from diag.data.prepare import HEIGHT, WIDTH
+from diag.generate.masks import folder_masks, gt_masks, procedural_mask
+from diag.generate.output import OutputWriter
+from diag.generate.plan import PlanItem, release_plan
+from diag.generate.prompts import load_prompts
+
+SDXL_INPAINT = "diffusers/stable-diffusion-xl-1.0-inpainting-0.1"
+DEMO_MODEL = "diag-demo-inpaint"
+CANVASES = ("release", "aspect")
+
+
+@dataclass
+class DiagConfig:
+    model: str = SDXL_INPAINT  # hub id, local diffusers folder, or "diag-demo-inpaint"
+    prompts: str | None = None  # prompt file (YAML/JSON); None: the paper's two prompts
+    masks: str = "gt"  # "gt" (training positives' masks), "procedural", or a folder of masks
+    n_aug: int = 100
+    seed: int = 0
+    # the paper's call arguments
+    steps: int = 30
+    guidance: float = 20.0
+    strength: float = 0.99
+    padding_mask_crop: int = 2
+    canvas: str = "release"
+    # hardware
+    batch_size: int = 1
+    device: str = "auto"
+
+    def validate(self) -> None:
+        if self.canvas not in CANVASES:
+            raise ValueError(f"The `canvas` parameter must be one of {CANVASES}. Got {self.canvas!r} instead.")
+        if not 0 < self.strength <= 1:
+            raise ValueError(f"The `strength` parameter must be in (0, 1]. Got {self.strength!r} instead.")
+        for name in ("n_aug", "steps", "batch_size"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"The `{name}` parameter must be >= 1. Got {getattr(self, name)!r} instead.")
+
+
+def bundled_model_path() -> Path:
+    return Path(__file__).resolve().parent.parent / "resources" / DEMO_MODEL
+
+
+def load_pipeline(model: str, device: torch.device):
+    """An inpainting pipeline from a hub id or a local diffusers folder (safetensors only).
+
+    Local folders dispatch on ``model_index.json``'s class, so SDXL-inpaint folders and the
+    demo model (a Stable Diffusion inpaint pipeline) load through the same call.
+    """
+    import diffusers
+
+    path = bundled_model_path() if model == DEMO_MODEL else Path(model)
+    fp16 = device.type == "cuda"
+    dtype = torch.float16 if fp16 else torch.float32
+    if path.is_dir():
+        index = path / "model_index.json"
+        if not index.is_file():
+            raise DataError(f"{path}: not a diffusers model folder (no model_index.json)")
+        class_name = json.loads(index.read_text())["_class_name"]
+        if "Inpaint" not in class_name or not hasattr(diffusers, class_name):
+            raise DataError(f"{index}: {class_name} is not a diffusers inpainting pipeline")
+        pipe = getattr(diffusers, class_name).from_pretrained(path, torch_dtype=dtype, use_safetensors=True)
+    elif model.count("/") == 1 and not model.startswith((".", "/")):
+        kwargs = {"variant": "fp16"} if fp16 else {}
+        pipe = diffusers.StableDiffusionXLInpaintPipeline.from_pretrained(model, torch_dtype=dtype, use_safetensors=True, **kwargs)
+    else:
+        raise DataError(f"{model}: model folder not found (and not a hub id like org/name)")
+    pipe.set_progress_bar_config(disable=True)
+    return pipe.to(device)
+
+
+def native_resolution(pipe) -> int:
+    """The model's training resolution: 1024 for SDXL."""
+    return int(pipe.unet.config.sample_size * pipe.vae_scale_factor)
+
+
+def canvas_size(pipe, canvas: str) -> tuple[int, int]:
+    """(height, width) of the canvas the model inpaints on."""
+    side = native_resolution(pipe)
+    if canvas == "release":
+        return side, side  # the release stretches 224 x 632 to a square
+    # aspect: KSDD2's 632:224 shape at about the native pixel budget, multiples of 8
+    scale = (side * side / (WIDTH * HEIGHT)) ** 0.5
+    return int(round(HEIGHT * scale / 8)) * 8, int(round(WIDTH * scale / 8)) * 8
+
+
+def warn_long_prompts(tokenizer, prompts: Sequence[str]) -> None:
+    """CLIP reads 77 tokens; say what a longer prompt loses."""
+    limit = tokenizer.model_max_length
+    for prompt in prompts:
+        ids = tokenizer(prompt, truncation=False).input_ids
+        if len(ids) > limit:
+            cut = tokenizer.decode(ids[limit - 1 : -1])
+            warnings.warn(f"prompt is {len(ids)} tokens, CLIP reads {limit}: this part is cut: {cut!r}", stacklevel=2)
+
+
+def mask_for(item: PlanItem, mask_paths: dict[str, Path] | None, seed: int) -> np.ndarray:
+    if mask_paths is None:
+        return procedural_mask(seed, item.index)
+    mask = load_mask(mask_paths[item.mask])
+    if not mask.any():
+        raise DataError(f"{mask_paths[item.mask]}: mask has no foreground")
+    return mask
+
+
+def inpaint_batch(pipe, images: list[Image.Image], masks: list[Image.Image], prompts: list[str], seeds: list[int],
+                  config: DiagConfig, negative_prompt: str, canvas: tuple[int, int]) -> list[Image.Image]:
+    """padding_mask_crop for a batch: crop each around its mask, inpaint all at once, paste back."""
+    height, width = canvas
+    crops = [pipe.mask_processor.get_crop_region(m, width, height, pad=config.padding_mask_crop) for m in masks]
+    extra = {}
+    if "original_size" in inspect.signature(pipe.__call__).parameters:  # SDXL micro-conditioning, as the release sets it
+        extra = {"original_size": (height, width), "target_size": (height, width)}
+    result = pipe(
+        prompt=prompts, negative_prompt=[negative_prompt] * len(prompts),
+        image=[im.crop(c) for im, c in zip(images, crops)], mask_image=[m.crop(c) for m, c in zip(masks, crops)],
+        height=height, width=width, num_inference_steps=config.steps, guidance_scale=config.guidance,
+        strength=config.strength, generator=[torch.Generator().manual_seed(s) for s in seeds], **extra,
+    ).images
+    return [pipe.image_processor.apply_overlay(m, im, out, c) for m, im, out, c in zip(masks, images, result, crops)]
+
+
+def diffusers_version() -> str:
+    import diffusers
+
+    return diffusers.__version__
+
+
+def generate_diag(data: Path | str, out: Path | str, config: DiagConfig, pipe=None, progress: bool = True) -> Path:
+    """Generate ``config.n_aug`` images into ``out`` (resumable); returns the manifest path.
+
+    Runs under ``accelerate launch`` too: each process takes every k-th missing index.
+    """
+    from accelerate import PartialState
+
+    # 1. check inputs and draw the whole plan
+    config.validate()
+    prompt_set = load_prompts(config.prompts)
+    negatives, _ = split_by_label(read_manifest(data, "train"))
+    if not negatives:
+        raise DataError(f"{Path(data) / 'train.csv'}: no negative training images to inpaint into")
+    if config.masks == "procedural":
+        mask_paths, mask_names = None, ["procedural"]
+    else:
+        mask_paths = gt_masks(data) if config.masks == "gt" else folder_masks(config.masks)
+        mask_names = list(mask_paths)
+    plan = release_plan([s.id for s in negatives], mask_names, prompt_set.prompts, config.n_aug, config.seed, prompt_set.weights)
+    negative_paths = {s.id: s.image_path for s in negatives}
+
+    # 2. the pipeline, the canvas, and this process's share of the missing indices
+    state = PartialState(cpu=config.device == "cpu")
+    if pipe is None:
+        from diag.devices import resolve_device
+
+        pipe = load_pipeline(config.model, resolve_device(config.device) if state.num_processes == 1 else state.device)
+    pipe.set_progress_bar_config(disable=True)  # our own bar counts images
+    warn_long_prompts(pipe.tokenizer, [*prompt_set.prompts, prompt_set.negative_prompt])
+    canvas = canvas_size(pipe, config.canvas)
+    writer = OutputWriter(out)
+    done = writer.done()
+    todo = [item for item in plan if item.index not in done][state.process_index :: state.num_processes]
+
+    # 3. inpaint batch by batch; every finished image is written at once
+    bar = tqdm(total=len(todo), desc=f"DIAG [{state.process_index}]", unit="img", disable=not progress)
+    start = time.perf_counter()
+    for first in range(0, len(todo), config.batch_size):
+        items = todo[first : first + config.batch_size]
+        masks = [mask_for(item, mask_paths, config.seed) for item in items]
+        images = [Image.open(negative_paths[i.negative]).convert("RGB").resize(canvas[::-1], Image.Resampling.BICUBIC) for i in items]
+        mask_images = [Image.fromarray(m.astype(np.uint8) * 255).resize(canvas[::-1], Image.Resampling.NEAREST) for m in masks]
+        results = inpaint_batch(pipe, images, mask_images, [i.prompt for i in items], [i.noise_seed for i in items],
+                                config, prompt_set.negative_prompt, canvas)
+        for item, result, mask_image in zip(items, results, mask_images):
+            row = {"negative": item.negative, "mask": item.mask, "prompt": item.prompt,
+                   "negative_prompt": prompt_set.negative_prompt, "noise_seed": item.noise_seed,
+                   "canvas_px": f"{canvas[0]}x{canvas[1]}", **{k: v for k, v in asdict(config).items() if k not in ("device", "batch_size")},
+                   "model_source": str(pipe.config.get("_name_or_path", "")), "diffusers": diffusers_version()}
+            final_mask = np.asarray(mask_image.resize((WIDTH, HEIGHT), Image.Resampling.NEAREST)) > 0
+            writer.write(item.index, result.resize((WIDTH, HEIGHT), Image.Resampling.BICUBIC), final_mask, row)
+        bar.update(len(items))
+        bar.set_postfix(img_per_s=f"{(first + len(items)) / (time.perf_counter() - start):.2f}")
+    bar.close()
+    state.wait_for_everyone()
+    return writer.finish() if state.is_main_process else writer.manifest

@@ -1,0 +1,85 @@
+"""Tiny, randomly initialised diffusion pipelines built offline, for tests and benchmarks.
+
+They run the real diffusers pipeline code with the real latent geometry (a VAE with four
+blocks: scale factor 8) at a fraction of the cost, so the generator's logic can be tested
+without any download. Also: a CLIP tokenizer built from a vocabulary this code writes,
+which the demo model uses too.
+
+transformers 5: ``CLIPTokenizer`` takes ``vocab=``/``merges=``; the old ``vocab_file=``
+is silently ignored and yields a 3-token tokenizer, so the size is checked.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import torch
+
+
+def bytes_to_unicode() -> dict[int, str]:
+    """GPT-2/CLIP's reversible byte -> printable character table."""
+    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    chars = printable[:]
+    extra = 0
+    for byte in range(256):
+        if byte not in printable:
+            printable.append(byte)
+            chars.append(256 + extra)
+            extra += 1
+    return dict(zip(printable, map(chr, chars)))
+
+
+def build_clip_tokenizer(words: Iterable[str] = (), model_max_length: int = 77):
+    """A CLIP BPE tokenizer: every byte is a token, and each of ``words`` becomes one token."""
+    from transformers import CLIPTokenizer
+
+    symbols = list(bytes_to_unicode().values())
+    vocab = {s: i for i, s in enumerate(symbols + [s + "</w>" for s in symbols])}
+    merges = []
+    for word in dict.fromkeys(w.lower() for w in words):
+        pieces = list(word[:-1]) + [word[-1] + "</w>"]
+        while len(pieces) > 1:  # merge left to right: w h -> wh, wh i -> whi, ...
+            merges.append((pieces[0], pieces[1]))
+            pieces = [pieces[0] + pieces[1]] + pieces[2:]
+            vocab.setdefault(pieces[0], len(vocab))
+    merges = list(dict.fromkeys(merges))
+    for special in ("<|startoftext|>", "<|endoftext|>"):
+        vocab[special] = len(vocab)
+    tokenizer = CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=model_max_length)
+    if len(tokenizer) != len(vocab):
+        raise RuntimeError(f"tokenizer has {len(tokenizer)} tokens, expected {len(vocab)} (transformers API change?)")
+    return tokenizer
+
+
+def tiny_sdxl_inpaint_pipeline(seed: int = 0):
+    """A random StableDiffusionXLInpaintPipeline with SDXL's structure at toy size (native 256 px)."""
+    from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLInpaintPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel(
+        block_out_channels=(32, 64), layers_per_block=1, sample_size=32, in_channels=9, out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        attention_head_dim=(2, 4), use_linear_projection=True, addition_embed_type="text_time",
+        addition_time_embed_dim=8, transformer_layers_per_block=(1, 1),
+        projection_class_embeddings_input_dim=6 * 8 + 32,  # 6 time ids x 8 + pooled text (32)
+        cross_attention_dim=64, norm_num_groups=16,
+    )
+    vae = AutoencoderKL(
+        block_out_channels=(16, 16, 16, 16), in_channels=3, out_channels=3, latent_channels=4, norm_num_groups=8,
+        down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4, sample_size=256,
+        force_upcast=False,  # float32 already; avoids a per-call dtype round trip (and its warning)
+    )
+    config = CLIPTextConfig(hidden_size=32, intermediate_size=37, num_attention_heads=4, num_hidden_layers=2,
+                            vocab_size=1000, projection_dim=32, hidden_act="gelu", bos_token_id=0, eos_token_id=2)
+    tokenizer = build_clip_tokenizer(["white", "marks", "on", "the", "wall", "copper", "metal", "scratches"])
+    config.vocab_size = len(tokenizer)
+    config.eos_token_id = tokenizer.eos_token_id
+    config.bos_token_id = tokenizer.bos_token_id
+    config.pad_token_id = tokenizer.pad_token_id
+    scheduler = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                                       steps_offset=1, timestep_spacing="leading")
+    return StableDiffusionXLInpaintPipeline(
+        vae=vae, text_encoder=CLIPTextModel(config), text_encoder_2=CLIPTextModelWithProjection(config),
+        tokenizer=tokenizer, tokenizer_2=tokenizer, unet=unet, scheduler=scheduler, add_watermarker=False,
+    )
