@@ -195,6 +195,25 @@ def cmd_generate_diag(args: argparse.Namespace) -> None:
     print(f"DIAG images in {args.out}/imgs, masks in {args.out}/masks; manifest: {manifest}")
 
 
+def cmd_generate_memseg(args: argparse.Namespace) -> None:
+    from diag.generate.memseg import MemSegConfig, generate_memseg
+
+    config = MemSegConfig(n_aug=args.n_aug, seed=args.seed, textures=args.textures,
+                          foreground_threshold=args.foreground_threshold)
+    manifest = generate_memseg(args.data, args.out, config)
+    print(f"MemSeg images in {args.out}/imgs, masks in {args.out}/masks; manifest: {manifest}")
+
+
+def cmd_generate_inout(args: argparse.Namespace) -> None:
+    from diag.generate.inout import InOutConfig, generate_inout
+
+    config = InOutConfig(model=args.model, n_aug=args.n_aug, seed=args.seed, train_steps=args.train_steps, rank=args.rank,
+                         alpha=args.alpha, lr=args.lr, prior_preservation=args.prior_preservation,
+                         steps=args.steps, guidance=args.guidance, device=args.device)
+    manifest = generate_inout(args.data, args.out, config)
+    print(f"In&Out images in {args.out}/imgs (LoRA in {args.out}/lora); manifest: {manifest}")
+
+
 def add_generate_commands(subparsers: argparse._SubParsersAction) -> None:
     generate = subparsers.add_parser("generate", help="generate defective images (DIAG, MemSeg, In&Out)")
     sub = generate.add_subparsers(dest="generator", required=True)
@@ -217,6 +236,32 @@ def add_generate_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=1)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.set_defaults(func=cmd_generate_diag)
+
+    p = sub.add_parser("memseg", help="MemSeg per-region anomalies (Perlin ROI, texture/structure source)")
+    p.add_argument("--data", type=Path, required=True, help="prepared KSDD2 (or replica) folder")
+    p.add_argument("--out", type=Path, required=True, help="output folder (imgs/, masks/, manifest.csv); re-run to resume")
+    p.add_argument("--n-aug", type=int, default=100)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--textures", help="folder of texture images (MemSeg uses DTD); default: made from negatives / noise")
+    p.add_argument("--foreground-threshold", type=int, help="grey level for the foreground mask (default: whole image)")
+    p.set_defaults(func=cmd_generate_memseg)
+
+    p = sub.add_parser("inout", help="In&Out: DreamBooth + LoRA fine-tune on the training positives, then sample")
+    p.add_argument("--data", type=Path, required=True, help="prepared KSDD2 (or replica) folder")
+    p.add_argument("--out", type=Path, required=True, help="output folder (imgs/, masks/, manifest.csv, lora/); re-run to resume")
+    p.add_argument("--n-aug", type=int, default=100)
+    p.add_argument("--model", default="stable-diffusion-v1-5/stable-diffusion-v1-5",
+                   help="hub id, local diffusers folder, or diag-demo-inpaint")
+    p.add_argument("--train-steps", type=int, default=400)
+    p.add_argument("--rank", type=int, default=32, help="LoRA rank (In&Out: 32)")
+    p.add_argument("--alpha", type=int, default=16, help="LoRA alpha (In&Out: 16)")
+    p.add_argument("--lr", type=float, default=1e-5, help="learning rate (In&Out: 1e-5)")
+    p.add_argument("--prior-preservation", action="store_true", help="class images from the base model (In&Out: ~200)")
+    p.add_argument("--steps", type=int, default=30, help="sampling steps")
+    p.add_argument("--guidance", type=float, default=7.5)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=cmd_generate_inout)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,6 +11,7 @@ is silently ignored and yields a 3-token tokenizer, so the size is checked.
 
 from __future__ import annotations
 
+import json
 from typing import Iterable
 
 import torch
@@ -30,24 +31,36 @@ def bytes_to_unicode() -> dict[int, str]:
 
 
 def build_clip_tokenizer(words: Iterable[str] = (), model_max_length: int = 77):
-    """A CLIP BPE tokenizer: every byte is a token, and each of ``words`` becomes one token."""
+    """A CLIP BPE tokenizer: every byte is a token, and each of ``words`` becomes one token.
+
+    The merges are learned with the ``tokenizers`` BPE trainer on ``words`` (a hand-made
+    merge list can let one word's merges split another word), and checked afterwards.
+    """
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
     from transformers import CLIPTokenizer
 
     symbols = list(bytes_to_unicode().values())
+    words = sorted({w.lower() for w in words})
     vocab = {s: i for i, s in enumerate(symbols + [s + "</w>" for s in symbols])}
-    merges = []
-    for word in dict.fromkeys(w.lower() for w in words):
-        pieces = list(word[:-1]) + [word[-1] + "</w>"]
-        while len(pieces) > 1:  # merge left to right: w h -> wh, wh i -> whi, ...
-            merges.append((pieces[0], pieces[1]))
-            pieces = [pieces[0] + pieces[1]] + pieces[2:]
-            vocab.setdefault(pieces[0], len(vocab))
-    merges = list(dict.fromkeys(merges))
+    merges: list[tuple[str, str]] = []
+    if words:
+        bpe = Tokenizer(models.BPE(end_of_word_suffix="</w>"))
+        bpe.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+        trainer = trainers.BpeTrainer(vocab_size=len(vocab) + 40 * len(words), initial_alphabet=symbols,
+                                      end_of_word_suffix="</w>", show_progress=False)
+        bpe.train_from_iterator(words, trainer)
+        learned = json.loads(bpe.to_str())["model"]
+        for token in sorted(learned["vocab"], key=learned["vocab"].get):
+            vocab.setdefault(token, len(vocab))
+        merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in learned["merges"]]
     for special in ("<|startoftext|>", "<|endoftext|>"):
         vocab[special] = len(vocab)
     tokenizer = CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=model_max_length)
     if len(tokenizer) != len(vocab):
         raise RuntimeError(f"tokenizer has {len(tokenizer)} tokens, expected {len(vocab)} (transformers API change?)")
+    split = [w for w in words if len(tokenizer(w, add_special_tokens=False).input_ids) != 1]
+    if split:
+        raise RuntimeError(f"words not learned as single tokens: {split[:5]}")
     return tokenizer
 
 
@@ -83,3 +96,30 @@ def tiny_sdxl_inpaint_pipeline(seed: int = 0):
         vae=vae, text_encoder=CLIPTextModel(config), text_encoder_2=CLIPTextModelWithProjection(config),
         tokenizer=tokenizer, tokenizer_2=tokenizer, unet=unet, scheduler=scheduler, add_watermarker=False,
     )
+
+
+def tiny_sd15_pipeline(seed: int = 0):
+    """A random StableDiffusionPipeline with SD-1.5's structure at toy size (native 64 px)."""
+    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    torch.manual_seed(seed)
+    tokenizer = build_clip_tokenizer(["a", "photo", "of", "sks", "surface", "defect"])
+    unet = UNet2DConditionModel(
+        block_out_channels=(32, 64), layers_per_block=1, sample_size=8, in_channels=4, out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=32, attention_head_dim=8, norm_num_groups=16,
+    )
+    vae = AutoencoderKL(
+        block_out_channels=(16, 16, 16, 16), in_channels=3, out_channels=3, latent_channels=4, norm_num_groups=8,
+        down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4, sample_size=64,
+        force_upcast=False,
+    )
+    config = CLIPTextConfig(hidden_size=32, intermediate_size=37, num_attention_heads=4, num_hidden_layers=2,
+                            vocab_size=len(tokenizer), bos_token_id=tokenizer.bos_token_id,
+                            eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False,
+                              set_alpha_to_one=False, steps_offset=1)
+    return StableDiffusionPipeline(vae=vae, text_encoder=CLIPTextModel(config), tokenizer=tokenizer, unet=unet,
+                                   scheduler=scheduler, safety_checker=None, feature_extractor=None,
+                                   requires_safety_checker=False)

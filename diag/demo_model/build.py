@@ -1,0 +1,70 @@
+"""The demo model's components, at laptop scale, in diffusers' own classes.
+
+Measured choices (see the model card): a two-block AutoencoderKL (scale factor 2; a 4x VAE
+blurred KSDD2's fine speckle into a flat, "pasted" look, and scale 1 made the UNet 3x
+slower), a 3-level UNet (32/64/128 channels, 3.9 M parameters) with the usual inpainting
+input (4 noisy + 1 mask + 4 masked-image latent channels) and cross-attention at the
+coarsest level only, and a 2-layer CLIP text encoder over a vocabulary of the corpus's
+words (one token per word). Native resolution 64 x 64 (latents 32 x 32): the generator
+inpaints a crop around the mask at that size.
+"""
+
+from __future__ import annotations
+
+import torch
+from diffusers import AutoencoderKL, DDIMScheduler, DDPMScheduler, StableDiffusionInpaintPipeline, UNet2DConditionModel
+from transformers import CLIPTextConfig, CLIPTextModel
+
+from diag.demo_model.corpus import vocabulary
+from diag.generate.tiny import build_clip_tokenizer
+
+RESOLUTION = 64
+MAX_TOKENS = 32  # the demo's prompts are short; a shorter context makes the encoder cheaper
+BETAS = dict(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", num_train_timesteps=1000)
+
+
+def build_tokenizer():
+    return build_clip_tokenizer(vocabulary(), model_max_length=MAX_TOKENS)
+
+
+def build_text_encoder(vocab_size: int, tokenizer) -> CLIPTextModel:
+    config = CLIPTextConfig(hidden_size=64, intermediate_size=128, num_attention_heads=4, num_hidden_layers=2,
+                            vocab_size=vocab_size, max_position_embeddings=MAX_TOKENS, projection_dim=64,
+                            bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                            pad_token_id=tokenizer.pad_token_id)
+    return CLIPTextModel(config)
+
+
+def build_vae() -> AutoencoderKL:
+    return AutoencoderKL(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 2,
+                         up_block_types=("UpDecoderBlock2D",) * 2, block_out_channels=(32, 64), layers_per_block=1,
+                         latent_channels=4, norm_num_groups=8, sample_size=RESOLUTION,
+                         mid_block_add_attention=False, force_upcast=False)
+
+
+def build_unet() -> UNet2DConditionModel:
+    return UNet2DConditionModel(
+        sample_size=RESOLUTION // 2, in_channels=9, out_channels=4, block_out_channels=(32, 64, 128), layers_per_block=1,
+        down_block_types=("DownBlock2D", "DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D", "UpBlock2D"),
+        cross_attention_dim=64, attention_head_dim=8, norm_num_groups=16,
+    )
+
+
+def training_scheduler() -> DDPMScheduler:
+    return DDPMScheduler(**BETAS)
+
+
+def sampling_scheduler() -> DDIMScheduler:
+    return DDIMScheduler(**BETAS, clip_sample=False, set_alpha_to_one=False, steps_offset=1)
+
+
+def assemble_pipeline(vae, text_encoder, tokenizer, unet) -> StableDiffusionInpaintPipeline:
+    """The components as a standard diffusers inpainting pipeline (loads with from_pretrained)."""
+    return StableDiffusionInpaintPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
+                                          scheduler=sampling_scheduler(), safety_checker=None, feature_extractor=None,
+                                          requires_safety_checker=False)
+
+
+def parameter_count(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())

@@ -1,0 +1,157 @@
+"""The demo model's pretraining corpus: procedural surfaces with captioned defects.
+
+Broader than the evaluation replica on purpose: five surface families (dark metal, painted
+wall, fabric, wood, concrete) at many brightnesses, tints and scales, and eight defect kinds
+(white marks, copper scratches, rust stains, dark spots, cracks, blue flecks, grey smudges,
+bright streaks) with captions that name kind, colour and shape. Plain captions describe
+defect-free regions. Every sample comes from its own generator seeded with a tag that the
+replica never uses, so the model never sees the images it is evaluated on.
+
+Samples are square patches of ``size`` pixels, rendered at a random zoom so the model sees
+textures at the scales a mask crop will show them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageDraw
+from scipy import ndimage
+
+CORPUS_TAG = 4242  # the replica uses 2021; procedural masks 7919
+SURFACES = {
+    "metal": ["metal surface", "dark metal", "metal plate", "steel surface"],
+    "wall": ["wall", "painted wall", "plaster wall"],
+    "fabric": ["fabric", "woven cloth", "textile"],
+    "wood": ["wood", "wooden board", "timber"],
+    "concrete": ["concrete", "stone surface", "cement floor"],
+}
+DEFECTS = {
+    # kind: (colour change per channel at full strength, caption phrases, shape)
+    "white_marks": ((150, 150, 160), ["white marks", "white mark", "bright white marks", "white stains"], "blob"),
+    "copper_scratches": ((95, 55, 25), ["copper scratches", "copper metal scratches", "copper scratch", "brown scratches"], "line"),
+    "rust": ((80, 35, 5), ["rust stain", "orange rust", "brown rust spot"], "blob"),
+    "dark_spot": ((-60, -60, -55), ["dark spot", "black spot", "dark stain"], "blob"),
+    "crack": ((-70, -70, -65), ["crack", "thin dark crack", "black crack"], "line"),
+    "blue_flecks": ((40, 60, 110), ["blue flecks", "bluish specks", "blue dots"], "flecks"),
+    "grey_smudge": ((40, 40, 40), ["grey smudge", "grey smear", "dull smudge"], "blob"),
+    "bright_streak": ((170, 175, 185), ["bright streak", "white scratch", "silver scratch", "white scratches"], "line"),
+}
+PLAIN_CAPTIONS = ["plain {s}", "clean {s}", "smooth {s}", "{s}", "undamaged {s}"]
+DEFECT_CAPTIONS = ["{d} on the {s}", "{d} on {s}", "{d}", "a {s} with {d}"]
+
+
+def vocabulary() -> list[str]:
+    """Every word a caption can use (each becomes one tokenizer token)."""
+    words = set()
+    phrases = [p for v in SURFACES.values() for p in v] + [p for _, ps, _ in DEFECTS.values() for p in ps]
+    phrases += PLAIN_CAPTIONS + DEFECT_CAPTIONS + ["smooth, plain, black, dark, shadow", "with on the a"]
+    for phrase in phrases:
+        words.update(w for w in phrase.replace("{s}", "").replace("{d}", "").replace(",", " ").split())
+    return sorted(words)
+
+
+@dataclass
+class Sample:
+    image: np.ndarray  # (size, size, 3) uint8
+    mask: np.ndarray  # (size, size) bool: the region to inpaint
+    caption: str  # what the masked region should contain
+
+
+def noise(rng: np.random.Generator, shape: tuple[int, int], sigma: float | tuple[float, float]) -> np.ndarray:
+    field = ndimage.gaussian_filter(rng.standard_normal(shape), sigma, mode="wrap")
+    return field / (field.std() + 1e-8)
+
+
+def render_surface(rng: np.random.Generator, family: str, size: int, zoom: float) -> np.ndarray:
+    """A surface patch (float grey levels, (size, size, 3)); ``zoom`` > 1 magnifies texture."""
+    shape = (size, size)
+    base = {"metal": rng.uniform(25, 90), "wall": rng.uniform(120, 230), "fabric": rng.uniform(50, 200),
+            "wood": rng.uniform(70, 170), "concrete": rng.uniform(90, 180)}[family]
+    tint = rng.normal(0, 0.06, size=3) + {"wood": np.array([0.25, 0.05, -0.2]), "fabric": rng.normal(0, 0.2, 3)}.get(family, 0)
+    grey = np.full(shape, base)
+    grain = max(0.5, 0.6 * zoom)
+    amp = base * rng.uniform(0.08, 0.25)
+    if family == "metal":
+        grey += amp * noise(rng, shape, grain) + 0.4 * amp * noise(rng, shape, (12 * zoom, 0.8 * zoom))
+    elif family == "wall":
+        grey += 0.4 * amp * noise(rng, shape, grain) + 0.5 * amp * noise(rng, shape, 8 * zoom)
+    elif family == "fabric":
+        y, x = np.mgrid[0:size, 0:size] / max(zoom, 0.5)
+        period = rng.uniform(3, 7)
+        grey += amp * (np.sin(2 * np.pi * x / period) * np.sin(2 * np.pi * y / period)) + 0.3 * amp * noise(rng, shape, grain)
+    elif family == "wood":
+        y, x = np.mgrid[0:size, 0:size] / max(zoom, 0.5)
+        warp = 6 * noise(rng, shape, 10 * zoom)
+        grey += amp * np.sin(2 * np.pi * (x + warp) / rng.uniform(5, 12)) + 0.3 * amp * noise(rng, shape, grain)
+    else:
+        grey += 0.6 * amp * noise(rng, shape, grain) + 0.6 * amp * noise(rng, shape, 5 * zoom)
+    if rng.random() < 0.5:  # random orientation of any directional texture
+        grey = np.rot90(grey, k=int(rng.integers(1, 4)))
+    return grey[..., None] * (1 + tint)
+
+
+def defect_alpha(rng: np.random.Generator, shape: str, size: int) -> np.ndarray:
+    """The defect's footprint (soft alpha in [0, 1]) somewhere in the patch."""
+    canvas = Image.new("L", (size, size), 0)
+    draw = ImageDraw.Draw(canvas)
+    cx, cy = rng.uniform(0.25, 0.75, size=2) * size
+    if shape == "blob":
+        for _ in range(int(rng.integers(1, 4))):
+            r = rng.uniform(0.06, 0.22) * size
+            ox, oy = rng.normal(0, r / 2, size=2)
+            draw.ellipse([cx + ox - r, cy + oy - r * rng.uniform(0.5, 1.2), cx + ox + r, cy + oy + r * rng.uniform(0.5, 1.2)], fill=255)
+        sigma = rng.uniform(1.0, 3.0)
+    elif shape == "line":
+        angle, length = rng.uniform(0, np.pi), rng.uniform(0.3, 0.9) * size
+        points = []
+        for t in np.linspace(-0.5, 0.5, 12):
+            bend = rng.normal(0, 0.02) * size
+            points.append((cx + t * length * np.cos(angle) - bend * np.sin(angle), cy + t * length * np.sin(angle) + bend * np.cos(angle)))
+        draw.line(points, fill=255, width=int(rng.integers(1, 5)))
+        sigma = 0.7
+    else:  # flecks
+        for _ in range(int(rng.integers(4, 14))):
+            x, y = cx + rng.normal(0, 0.12 * size), cy + rng.normal(0, 0.12 * size)
+            r = rng.uniform(0.5, 1.8)
+            draw.ellipse([x - r, y - r, x + r, y + r], fill=255)
+        sigma = 0.6
+    alpha = ndimage.gaussian_filter(np.asarray(canvas, float) / 255, sigma)
+    return alpha / max(alpha.max(), 1e-6)
+
+
+def region_mask(alpha: np.ndarray | None, rng: np.random.Generator, size: int) -> np.ndarray:
+    """A coarse mask around the defect with a margin, or a random region for plain samples."""
+    if alpha is None:
+        alpha = defect_alpha(rng, "blob", size)
+    margin = rng.uniform(2, 7)
+    distance = ndimage.distance_transform_edt(alpha < 0.2)
+    return ndimage.gaussian_filter((distance <= margin).astype(float), margin / 2) > 0.5
+
+
+def render_sample(seed: int, index: int, size: int = 64, p_plain: float = 0.25) -> Sample:
+    """One corpus sample, deterministic for (seed, index)."""
+    rng = np.random.default_rng([CORPUS_TAG, seed, index])
+    family = str(rng.choice(list(SURFACES)))
+    surface_word = str(rng.choice(SURFACES[family]))
+    image = render_surface(rng, family, size, zoom=float(np.exp(rng.uniform(np.log(0.4), np.log(2.5)))))
+    if rng.random() < p_plain:
+        mask = region_mask(None, rng, size)
+        caption = str(rng.choice(PLAIN_CAPTIONS)).format(s=surface_word)
+    else:
+        kind = str(rng.choice(list(DEFECTS)))
+        colour, phrases, shape = DEFECTS[kind]
+        alpha = defect_alpha(rng, shape, size)
+        strength = rng.uniform(0.35, 1.1)
+        texture = np.clip(1 + 0.3 * noise(rng, (size, size), 1.0), 0.3, 1.7)
+        image = image + (alpha * texture)[..., None] * np.array(colour) * strength
+        mask = region_mask(alpha, rng, size)
+        caption = str(rng.choice(DEFECT_CAPTIONS)).format(d=rng.choice(phrases), s=surface_word)
+    return Sample(np.clip(np.rint(image), 0, 255).astype(np.uint8), mask, caption)
+
+
+def render_corpus(seed: int, count: int, size: int = 64) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """``count`` samples stacked: images (N, size, size, 3) uint8, masks (N, size, size) bool, captions."""
+    samples = [render_sample(seed, i, size) for i in range(count)]
+    return (np.stack([s.image for s in samples]), np.stack([s.mask for s in samples]), [s.caption for s in samples])

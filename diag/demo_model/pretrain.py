@@ -1,0 +1,157 @@
+"""``diag pretrain-demo-model``: train the demo inpainting model from scratch on a CPU.
+
+    diag pretrain-demo-model --out diag/resources/diag-demo-inpaint      # the shipped weights
+
+Two phases, each a short flat loop:
+1. the VAE (reconstruction L1 + a small KL term) on corpus patches;
+2. the UNet and the text encoder together, the standard inpainting objective: noise the
+   patch's latents, give the UNet the mask and the latents of the masked patch, predict the
+   noise (MSE). Captions are dropped (empty prompt) 10 % of the time, which is what makes
+   classifier-free guidance and negative prompts work.
+
+A checkpoint is written every ``--checkpoint-every`` steps; a re-run resumes from it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from diag.demo_model import build
+from diag.demo_model.corpus import render_corpus
+
+
+@dataclass
+class PretrainConfig:
+    corpus_size: int = 12000  # 64 x 64 patches
+    vae_steps: int = 200
+    steps: int = 800  # UNet + text encoder
+    batch_size: int = 32
+    vae_batch_size: int = 16
+    lr: float = 1e-3
+    vae_lr: float = 1e-3
+    caption_dropout: float = 0.1
+    seed: int = 0
+    threads: int = 2
+    checkpoint_every: int = 100
+
+
+def to_unit(images: np.ndarray) -> torch.Tensor:
+    """uint8 (N, H, W, 3) -> float (N, 3, H, W) in [-1, 1]."""
+    return torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1
+
+
+def augment(x: torch.Tensor, m: torch.Tensor, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """The same random flip / quarter turn for a batch of patches and their masks."""
+    k = int(torch.randint(0, 4, (1,), generator=g))
+    if torch.rand(1, generator=g) < 0.5:
+        x, m = x.flip(-1), m.flip(-1)
+    return torch.rot90(x, k, (-2, -1)), torch.rot90(m, k, (-2, -1))
+
+
+def train_vae(vae, images: np.ndarray, config: PretrainConfig, g: torch.Generator) -> float:
+    """Phase 1; returns the latents' scaling factor (1 / std), as Stable Diffusion's VAE has."""
+    optimizer = torch.optim.AdamW(vae.parameters(), lr=config.vae_lr)
+    vae.train()
+    for _ in tqdm(range(config.vae_steps), desc="VAE"):
+        idx = torch.randint(0, len(images), (config.vae_batch_size,), generator=g)
+        x = to_unit(images[idx.numpy()])
+        x, _ = augment(x, x, g)
+        posterior = vae.encode(x).latent_dist
+        recon = vae.decode(posterior.sample(generator=g)).sample
+        loss = F.l1_loss(recon, x) + 1e-6 * posterior.kl().mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    vae.eval()
+    with torch.no_grad():
+        latents = vae.encode(to_unit(images[:512])).latent_dist.mean
+    return float(1.0 / latents.std())
+
+
+def save_checkpoint(path: Path, step: int, modules: dict, optimizer, extra: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save({"step": step, "modules": {k: m.state_dict() for k, m in modules.items()},
+                "optimizer": optimizer.state_dict() if optimizer else None, **extra}, tmp)
+    tmp.replace(path)
+
+
+def pretrain(out: Path | str, config: PretrainConfig = PretrainConfig(), progress: bool = True) -> Path:
+    """Train the demo model and save it as a diffusers pipeline folder in ``out``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    g = torch.Generator().manual_seed(config.seed)
+    start = time.perf_counter()
+
+    # 1. corpus and components
+    images, masks, captions = render_corpus(config.seed, config.corpus_size, build.RESOLUTION)
+    tokenizer = build.build_tokenizer()
+    text_encoder = build.build_text_encoder(len(tokenizer), tokenizer)
+    vae, unet = build.build_vae(), build.build_unet()
+    scheduler = build.training_scheduler()
+    checkpoint = out / "checkpoint.pt"
+    state = torch.load(checkpoint, weights_only=False) if checkpoint.is_file() else None
+
+    # 2. phase 1: the VAE (skipped on resume)
+    if state is None:
+        scaling = train_vae(vae, images, config, g)
+        state = {"step": 0, "modules": {"vae": vae.state_dict()}, "optimizer": None, "scaling": scaling}
+        save_checkpoint(checkpoint, 0, {"vae": vae}, None, {"scaling": scaling})
+    vae.load_state_dict(state["modules"]["vae"])
+    vae.register_to_config(scaling_factor=state["scaling"])
+    vae.eval().requires_grad_(False)
+
+    # 3. phase 2: UNet + text encoder, the inpainting objective
+    params = list(unet.parameters()) + list(text_encoder.parameters())
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=1e-2)
+    if state["step"] > 0:
+        unet.load_state_dict(state["modules"]["unet"])
+        text_encoder.load_state_dict(state["modules"]["text_encoder"])
+        optimizer.load_state_dict(state["optimizer"])
+        g.manual_seed(config.seed + state["step"])
+    unet.train()
+    text_encoder.train()
+    losses = []
+    bar = tqdm(range(state["step"], config.steps), desc="UNet", initial=state["step"], total=config.steps, disable=not progress)
+    for step in bar:
+        idx = torch.randint(0, len(images), (config.batch_size,), generator=g).numpy()
+        x, m = augment(to_unit(images[idx]), torch.from_numpy(masks[idx]).float()[:, None], g)
+        texts = [c if torch.rand(1, generator=g) >= config.caption_dropout else "" for c in (captions[i] for i in idx)]
+        with torch.no_grad():
+            latents = vae.encode(x).latent_dist.sample(generator=g) * state["scaling"]
+            masked = vae.encode(x * (m < 0.5)).latent_dist.sample(generator=g) * state["scaling"]
+        small_mask = F.interpolate(m, size=latents.shape[-2:])
+        noise = torch.randn(latents.shape, generator=g)
+        t = torch.randint(0, scheduler.config.num_train_timesteps, (len(idx),), generator=g)
+        ids = tokenizer(texts, padding="max_length", max_length=tokenizer.model_max_length, truncation=True, return_tensors="pt").input_ids
+        prediction = unet(torch.cat([scheduler.add_noise(latents, noise, t), small_mask, masked], 1), t, text_encoder(ids)[0]).sample
+        loss = F.mse_loss(prediction, noise)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        losses.append(loss.item())
+        bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
+        if (step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps:
+            save_checkpoint(checkpoint, step + 1, {"vae": vae, "unet": unet, "text_encoder": text_encoder}, optimizer,
+                            {"scaling": state["scaling"]})
+
+    # 4. save as a standard diffusers pipeline, with what was done
+    pipe = build.assemble_pipeline(vae, text_encoder.eval(), tokenizer, unet.eval())
+    pipe.save_pretrained(out, safe_serialization=True)
+    checkpoint.unlink()  # resume state only; the shipped folder holds just the model
+    (out / "training.json").write_text(json.dumps({
+        **asdict(config), "seconds": round(time.perf_counter() - start, 1), "final_loss": float(np.mean(losses[-50:])) if losses else None,
+        "parameters": {"unet": build.parameter_count(unet), "vae": build.parameter_count(vae), "text_encoder": build.parameter_count(text_encoder)},
+        "torch_threads": config.threads,
+    }, indent=2) + "\n")
+    return out
