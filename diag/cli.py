@@ -7,6 +7,8 @@
     diag fid REAL GEN                     FID at Inception pool layers 64/192/2048
     diag train --data DIR ...             train and score the defect classifier once
     diag experiment --scenario ...        the Table I/II grid, resumable
+    diag reproduce --profile demo         run the notebooks and build the book
+    diag pretrain-demo-model --out DIR    train the bundled offline inpainting model
 """
 
 from __future__ import annotations
@@ -231,8 +233,8 @@ def add_generate_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--guidance", type=float, default=20.0)
     p.add_argument("--strength", type=float, default=0.99)
     p.add_argument("--padding-mask-crop", type=int, default=2)
-    p.add_argument("--canvas", choices=["release", "aspect"], default="release",
-                   help="release: the model's native square (1024x1024 for SDXL); aspect: same pixels at 224:632")
+    p.add_argument("--canvas", choices=["release", "aspect", "crop"], default="release",
+                   help="release: the model native square (1024x1024 for SDXL); aspect: same pixels at 224:632; crop: no resize (small models)")
     p.add_argument("--batch-size", type=int, default=1)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.set_defaults(func=cmd_generate_diag)
@@ -264,6 +266,43 @@ def add_generate_commands(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_generate_inout)
 
 
+def cmd_reproduce(args: argparse.Namespace) -> None:
+    from diag.book import reproduce
+
+    reproduce(args.profile, args.from_results or args.results_dir, from_results=args.from_results is not None)
+
+
+def add_reproduce_command(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("reproduce", help="execute the notebooks (papermill) and build the Jupyter Book")
+    p.add_argument("--profile", choices=["demo", "paper"], default="demo")
+    p.add_argument("--results-dir", type=Path, help="where results are cached (default: results/<profile>)")
+    p.add_argument("--from-results", type=Path, help="render a finished results folder without computing anything")
+    p.set_defaults(func=cmd_reproduce)
+
+
+def cmd_pretrain_demo_model(args: argparse.Namespace) -> None:
+    from diag.demo_model.pretrain import PretrainConfig, pretrain
+
+    config = PretrainConfig(steps=args.steps, vae_steps=args.vae_steps, corpus_size=args.corpus_size, seed=args.seed,
+                            threads=args.threads)
+    out = pretrain(args.out, config)
+    print(f"demo model saved in {out}")
+
+
+def add_pretrain_command(subparsers: argparse._SubParsersAction) -> None:
+    from diag.demo_model.pretrain import PretrainConfig
+
+    d = PretrainConfig()
+    p = subparsers.add_parser("pretrain-demo-model", help="train the small offline inpainting model (resumable)")
+    p.add_argument("--out", type=Path, required=True, help="folder for the diffusers pipeline")
+    p.add_argument("--steps", type=int, default=d.steps, help=f"UNet + text-encoder steps (default {d.steps})")
+    p.add_argument("--vae-steps", type=int, default=d.vae_steps, help=f"VAE steps (default {d.vae_steps})")
+    p.add_argument("--corpus-size", type=int, default=d.corpus_size, help=f"procedural 64x64 patches (default {d.corpus_size})")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--threads", type=int, default=d.threads)
+    p.set_defaults(func=cmd_pretrain_demo_model)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="diag", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     subparsers = parser.add_subparsers(dest="command", required=True)
@@ -274,6 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     add_data_commands, add_generate_commands, add_fid_command, add_train_command, add_experiment_command,
+    add_reproduce_command, add_pretrain_command,
 ]
 
 
@@ -281,7 +321,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (DataError, FileNotFoundError, ValueError, RuntimeError) as error:
+    except (DataError, FileNotFoundError, ValueError, RuntimeError) as error:  # BuildError too
         print(f"diag: error: {error}", file=sys.stderr)
         return 2
     return 0

@@ -43,6 +43,12 @@ def reported_results() -> pd.DataFrame:
         return pd.read_csv(handle)
 
 
+def reported_fid() -> pd.DataFrame:
+    """Table III as published."""
+    with resources.files("diag.resources").joinpath("reported-fid.csv").open() as handle:
+        return pd.read_csv(handle)
+
+
 def write_csv_atomic(frame: pd.DataFrame, path: Path) -> None:
     tmp = path.with_name(path.name + ".tmp")
     frame.to_csv(tmp, index=False)

@@ -75,9 +75,10 @@ class FeatureHead(nn.Module):
 
 
 DEMO_DIMS = (768, 2048)  # Mixed_6e and final pool features, mean-pooled, concatenated
+FEATURE_DIMS = (64, 192, 768, 2048)  # computed together and cached: FID (64/192) reuses the same pass
 
 
 def load_demo_backbone(device: str | torch.device = "cpu") -> FIDInception:
     """The frozen FID Inception (offline weights) that turns images into demo features."""
     state, _ = load_state_dict()
-    return FIDInception(state, DEMO_DIMS).to(device)
+    return FIDInception(state, FEATURE_DIMS).to(device)

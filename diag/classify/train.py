@@ -18,7 +18,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from diag.classify.data import INPUT_SIZES, LabelledPaths, load_uint8
-from diag.classify.model import FeatureHead, ResNetClassifier, build_resnet50, load_demo_backbone
+from diag.classify.model import DEMO_DIMS, FeatureHead, ResNetClassifier, build_resnet50, load_demo_backbone
 from diag.devices import resolve_device
 from diag.fid.features import extract_features
 from diag.metrics import evaluate_scores
@@ -68,7 +68,7 @@ def encode(config: TrainConfig, paths: list[Path], device: torch.device, progres
     backbone = load_demo_backbone(device)
     cache = Path(config.feature_cache) if config.feature_cache else None
     feats = extract_features(paths, backbone, batch_size=32, cache_dir=cache, progress=progress)
-    return torch.from_numpy(np.concatenate([feats[d] for d in backbone.dims], axis=1)).float()
+    return torch.from_numpy(np.concatenate([feats[d] for d in DEMO_DIMS], axis=1)).float()
 
 
 def build_model(config: TrainConfig, train_inputs: torch.Tensor) -> nn.Module:

@@ -16,6 +16,7 @@ The same network, frozen, is the demo classifier's backbone: one module, two use
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 from collections import OrderedDict
@@ -140,8 +141,12 @@ def load_fid_helper_state_dict(path: Path | None = None) -> dict[str, torch.Tens
     return map_fid_helper_tensors(read_torchscript_tensors(path))
 
 
+@functools.lru_cache(maxsize=1)
 def load_state_dict() -> tuple[dict[str, torch.Tensor], str]:
-    """The weights and where they came from: pytorch-fid's own cached file, else fid-helper's."""
+    """The weights and where they came from: pytorch-fid's own cached file, else fid-helper's.
+
+    Cached for the process: the FID and the demo classifier both ask for them, often.
+    """
     cached = pytorch_fid_cache_path()
     if cached.is_file():
         state = torch.load(cached, map_location="cpu", weights_only=True)

@@ -5,8 +5,8 @@
 
 For each planned image (see ``plan.py``): take the defect-free image and the region mask,
 resize both to the canvas (``release``: the model's native square, 1024 x 1024 for SDXL, as
-the authors' script does; ``aspect``: the same pixel budget at KSDD2's 224:632 aspect), crop
-around the mask with ``padding_mask_crop`` pixels of padding (expanded to the canvas
+the authors' script does; ``aspect``: the same pixel budget at KSDD2's 224:632 aspect;
+``crop``: no resize at all, for small models such as the demo's), crop around the mask with ``padding_mask_crop`` pixels of padding (expanded to the canvas
 aspect), inpaint that crop at canvas size, paste it back inside the mask only, and resize
 the result and the mask back to 224 x 632.
 
@@ -40,7 +40,7 @@ from diag.generate.prompts import load_prompts
 
 SDXL_INPAINT = "diffusers/stable-diffusion-xl-1.0-inpainting-0.1"
 DEMO_MODEL = "diag-demo-inpaint"
-CANVASES = ("release", "aspect")
+CANVASES = ("release", "aspect", "crop")
 
 
 @dataclass
@@ -110,7 +110,7 @@ def native_resolution(pipe) -> int:
 def canvas_size(pipe, canvas: str) -> tuple[int, int]:
     """(height, width) of the canvas the model inpaints on."""
     side = native_resolution(pipe)
-    if canvas == "release":
+    if canvas in ("release", "crop"):
         return side, side  # the release stretches 224 x 632 to a square
     # aspect: KSDD2's 632:224 shape at about the native pixel budget, multiples of 8
     scale = (side * side / (WIDTH * HEIGHT)) ** 0.5
@@ -189,6 +189,7 @@ def generate_diag(data: Path | str, out: Path | str, config: DiagConfig, pipe=No
     pipe.set_progress_bar_config(disable=True)  # our own bar counts images
     warn_long_prompts(pipe.tokenizer, [*prompt_set.prompts, prompt_set.negative_prompt])
     canvas = canvas_size(pipe, config.canvas)
+    work = (HEIGHT, WIDTH) if config.canvas == "crop" else canvas  # the size the image is inpainted at
     writer = OutputWriter(out)
     done = writer.done()
     todo = [item for item in plan if item.index not in done][state.process_index :: state.num_processes]
@@ -199,8 +200,8 @@ def generate_diag(data: Path | str, out: Path | str, config: DiagConfig, pipe=No
     for first in range(0, len(todo), config.batch_size):
         items = todo[first : first + config.batch_size]
         masks = [mask_for(item, mask_paths, config.seed) for item in items]
-        images = [Image.open(negative_paths[i.negative]).convert("RGB").resize(canvas[::-1], Image.Resampling.BICUBIC) for i in items]
-        mask_images = [Image.fromarray(m.astype(np.uint8) * 255).resize(canvas[::-1], Image.Resampling.NEAREST) for m in masks]
+        images = [Image.open(negative_paths[i.negative]).convert("RGB").resize(work[::-1], Image.Resampling.BICUBIC) for i in items]
+        mask_images = [Image.fromarray(m.astype(np.uint8) * 255).resize(work[::-1], Image.Resampling.NEAREST) for m in masks]
         results = inpaint_batch(pipe, images, mask_images, [i.prompt for i in items], [i.noise_seed for i in items],
                                 config, prompt_set.negative_prompt, canvas)
         for item, result, mask_image in zip(items, results, mask_images):

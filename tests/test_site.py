@@ -1,0 +1,55 @@
+"""The built site in a real browser: a tiny book (every chapter executed on tiny settings),
+built strictly, opened in headless Chromium; figures load and tables show.
+
+Needs Debian's ``chromium`` (.ci/run installs it); skipped where it is missing.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from diag.book import ROOT, build_book, execute_notebooks
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--virtual-time-budget=5000",
+         "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="module")
+def site(replica: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("book")
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy(ROOT / name, root / name)
+    shutil.copytree(ROOT / "book", root / "book", ignore=shutil.ignore_patterns("chapters"))
+    execute_notebooks("demo", root / "results", target=root / "book" / "chapters",
+                      parameters={"data_dir": str(replica), "n_augs": [4], "seeds": [0]})
+    return build_book(root).parent
+
+
+def browse(page: Path, tmp_path: Path, what: str) -> str:
+    profile = tmp_path / f"chromium-{what}"
+    base = [CHROMIUM, *FLAGS, f"--user-data-dir={profile}"]
+    subprocess.run([*base, f"--screenshot={tmp_path / (what + '.png')}", "--window-size=1280,2000", page.as_uri()],
+                   capture_output=True, timeout=120, check=True)
+    return subprocess.run([*base, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120, check=True).stdout
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")
+def test_index_and_a_results_page_render(site: Path, tmp_path: Path) -> None:
+    index = browse(site / "index.html", tmp_path, "index")
+    assert "DIAG, reproduced" in index and "pipeline.svg" in index
+    page = site / "book" / "chapters" / "04-zero-shot.html"
+    dom = browse(page, tmp_path, "zero-shot")
+    assert "<table" in dom and "DEMO" in dom and "paper_ap" in dom
+    images = re.findall(r'<img[^>]+src="([^"]+)"', dom)
+    assert images, "the results page shows no figure"
+    for src in images:
+        assert (page.parent / src).resolve().is_file(), f"figure {src} does not load"
+    assert (tmp_path / "zero-shot.png").stat().st_size > 20_000
+    shutil.copy(tmp_path / "zero-shot.png", site / "screenshot-zero-shot.png")
+    assert "mathjax/tex-svg.js" in browse(site / "book" / "chapters" / "02-inpainting.html", tmp_path, "inpainting")
