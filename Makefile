@@ -12,7 +12,7 @@ CONSTRAINTS ?= constraints.txt
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: book test test-slow install clean
+.PHONY: book test install clean
 
 install: $(STAMP)
 
@@ -27,11 +27,8 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-test-slow: $(STAMP)
-	$(BIN)/python -m pytest -m slow
-
 book: $(STAMP)
-	$(BIN)/jupyter-book build . -W -n --keep-going
+	$(BIN)/diag reproduce --profile demo
 
 clean:
-	rm -rf _build
+	rm -rf _build book/chapters

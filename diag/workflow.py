@@ -53,10 +53,10 @@ def settings(profile: str) -> Settings:
     if profile != "demo":
         raise ValueError(f"The `profile` parameter must be 'demo' or 'paper'. Got {profile!r} instead.")
     tuned = demo_model_defaults()
-    diag = DiagConfig(model=DEMO_MODEL, canvas="crop", guidance=tuned.get("guidance", 3.0))
-    inout = InOutConfig(model=DEMO_MODEL, train_steps=tuned.get("inout_train_steps", 150), rank=8, alpha=8, lr=1e-3,
-                        guidance=tuned.get("inout_guidance", 3.0), train_batch_size=8,
-                        instance_prompt=tuned.get("inout_instance_prompt", "sks white marks copper scratches"))
+    diag = DiagConfig(model=DEMO_MODEL, canvas="crop", guidance=tuned.get("guidance", 4.0))
+    # In&Out's recipe at demo scale: the same instance prompt, a smaller LoRA and a larger step (minutes, not hours)
+    inout = InOutConfig(model=DEMO_MODEL, train_steps=tuned.get("inout_train_steps", 100), rank=8, alpha=8, lr=1e-3,
+                        guidance=tuned.get("guidance", 4.0), train_batch_size=8)
     return Settings("demo", n_augs=[100], seeds=[0, 1, 2], diag=diag, inout=inout)
 
 
