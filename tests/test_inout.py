@@ -71,3 +71,15 @@ def test_prior_preservation_uses_class_images(replica: Path, tmp_path: Path) -> 
     config = replace(CONFIG, prior_preservation=True, num_class_images=2, n_aug=1)
     generate_inout(replica, tmp_path / "pp", config, pipe=tiny_sd15_pipeline(), progress=False)
     assert (tmp_path / "pp" / "imgs" / "00000.png").is_file()
+
+
+def test_local_folders_load_through_the_shared_loader(tmp_path: Path) -> None:
+    from diag.data.ksdd2 import DataError
+    from diag.generate.diag import load_pipeline
+    from diag.generate.inout import load_base
+
+    folder = tmp_path / "sd15"
+    tiny_sd15_pipeline().save_pretrained(folder, safe_serialization=True)
+    assert type(load_base(str(folder), torch.device("cpu"))).__name__ == "StableDiffusionPipeline"
+    with pytest.raises(DataError, match="StableDiffusionPipeline is not a diffusers inpainting pipeline"):
+        load_pipeline(str(folder), torch.device("cpu"))  # DIAG needs an inpainting model

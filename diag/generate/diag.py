@@ -19,7 +19,6 @@ images we do its crop -> resize -> paste-back ourselves, with the pipeline's own
 from __future__ import annotations
 
 import inspect
-import json
 import time
 import warnings
 from dataclasses import asdict, dataclass
@@ -33,13 +32,13 @@ from tqdm.auto import tqdm
 
 from diag.data.ksdd2 import DataError, load_mask, read_manifest, split_by_label
 from diag.data.prepare import HEIGHT, WIDTH
+from diag.generate.loading import DEMO_MODEL, bundled_model_path, load_diffusers_pipeline  # noqa: F401 (re-exported)
 from diag.generate.masks import folder_masks, gt_masks, procedural_mask
 from diag.generate.output import OutputWriter
 from diag.generate.plan import PlanItem, release_plan
 from diag.generate.prompts import load_prompts
 
 SDXL_INPAINT = "diffusers/stable-diffusion-xl-1.0-inpainting-0.1"
-DEMO_MODEL = "diag-demo-inpaint"
 CANVASES = ("release", "aspect", "crop")
 
 
@@ -70,36 +69,11 @@ class DiagConfig:
                 raise ValueError(f"The `{name}` parameter must be >= 1. Got {getattr(self, name)!r} instead.")
 
 
-def bundled_model_path() -> Path:
-    return Path(__file__).resolve().parent.parent / "resources" / DEMO_MODEL
-
-
 def load_pipeline(model: str, device: torch.device):
-    """An inpainting pipeline from a hub id or a local diffusers folder (safetensors only).
-
-    Local folders dispatch on ``model_index.json``'s class, so SDXL-inpaint folders and the
-    demo model (a Stable Diffusion inpaint pipeline) load through the same call.
-    """
-    import diffusers
-
-    path = bundled_model_path() if model == DEMO_MODEL else Path(model)
+    """An inpainting pipeline (SDXL-inpaint for hub ids), fp16 weights on CUDA, float32 on CPU."""
     fp16 = device.type == "cuda"
-    dtype = torch.float16 if fp16 else torch.float32
-    if path.is_dir():
-        index = path / "model_index.json"
-        if not index.is_file():
-            raise DataError(f"{path}: not a diffusers model folder (no model_index.json)")
-        class_name = json.loads(index.read_text())["_class_name"]
-        if "Inpaint" not in class_name or not hasattr(diffusers, class_name):
-            raise DataError(f"{index}: {class_name} is not a diffusers inpainting pipeline")
-        pipe = getattr(diffusers, class_name).from_pretrained(path, torch_dtype=dtype, use_safetensors=True)
-    elif model.count("/") == 1 and not model.startswith((".", "/")):
-        kwargs = {"variant": "fp16"} if fp16 else {}
-        pipe = diffusers.StableDiffusionXLInpaintPipeline.from_pretrained(model, torch_dtype=dtype, use_safetensors=True, **kwargs)
-    else:
-        raise DataError(f"{model}: model folder not found (and not a hub id like org/name)")
-    pipe.set_progress_bar_config(disable=True)
-    return pipe.to(device)
+    return load_diffusers_pipeline(model, device, hub_class="StableDiffusionXLInpaintPipeline",
+                                   dtype=torch.float16 if fp16 else torch.float32, fp16_variant=fp16, require_inpainting=True)
 
 
 def native_resolution(pipe) -> int:

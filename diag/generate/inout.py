@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 
 from diag.data.ksdd2 import DataError, load_image, read_manifest, split_by_label
 from diag.data.prepare import HEIGHT, WIDTH
-from diag.generate.diag import DEMO_MODEL, bundled_model_path
+from diag.generate.loading import load_diffusers_pipeline
 from diag.generate.output import OutputWriter
 from diag.generate.plan import noise_seed
 
@@ -64,20 +64,12 @@ class InOutConfig:
 
 
 def load_base(model: str, device: torch.device):
-    """SD-1.5 (hub id) or a local diffusers folder (the demo model is an inpainting pipeline)."""
-    import diffusers
+    """SD-1.5 (hub id) or a local diffusers folder (the demo model is an inpainting pipeline).
 
-    path = bundled_model_path() if model == DEMO_MODEL else Path(model)
-    if path.is_dir():
-        class_name = json.loads((path / "model_index.json").read_text())["_class_name"]
-        pipe = getattr(diffusers, class_name).from_pretrained(path, use_safetensors=True)
-    elif model.count("/") == 1 and not model.startswith((".", "/")):
-        dtype = torch.float16 if device.type == "cuda" else torch.float32
-        pipe = diffusers.StableDiffusionPipeline.from_pretrained(model, torch_dtype=dtype, use_safetensors=True)
-    else:
-        raise DataError(f"{model}: model folder not found (and not a hub id like org/name)")
-    pipe.set_progress_bar_config(disable=True)
-    return pipe.to(device)
+    float32 everywhere: the LoRA is trained on this pipeline and fp16 weights without a
+    gradient scaler would underflow.
+    """
+    return load_diffusers_pipeline(model, device, hub_class="StableDiffusionPipeline", dtype=torch.float32)
 
 
 def is_inpainting(pipe) -> bool:

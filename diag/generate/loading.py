@@ -1,0 +1,44 @@
+"""Loading a diffusers pipeline from a hub id, a local folder, or the bundled demo model.
+
+One loader for both diffusion methods: local folders dispatch on ``model_index.json``'s
+class, so SDXL-inpaint folders, SD-1.5 folders and the demo model (a Stable Diffusion
+inpainting pipeline) load through the same call; safetensors only.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from diag.data.ksdd2 import DataError
+
+DEMO_MODEL = "diag-demo-inpaint"
+
+
+def bundled_model_path() -> Path:
+    return Path(__file__).resolve().parent.parent / "resources" / DEMO_MODEL
+
+
+def load_diffusers_pipeline(model: str, device: torch.device, *, hub_class: str, dtype: torch.dtype,
+                            fp16_variant: bool = False, require_inpainting: bool = False):
+    """``hub_class`` is used for hub ids; folders name their own class."""
+    import diffusers
+
+    path = bundled_model_path() if model == DEMO_MODEL else Path(model)
+    if path.is_dir():
+        index = path / "model_index.json"
+        if not index.is_file():
+            raise DataError(f"{path}: not a diffusers model folder (no model_index.json)")
+        class_name = json.loads(index.read_text())["_class_name"]
+        if not hasattr(diffusers, class_name) or (require_inpainting and "Inpaint" not in class_name):
+            raise DataError(f"{index}: {class_name} is not a diffusers {'inpainting ' if require_inpainting else ''}pipeline")
+        pipe = getattr(diffusers, class_name).from_pretrained(path, torch_dtype=dtype, use_safetensors=True)
+    elif model.count("/") == 1 and not model.startswith((".", "/")):
+        kwargs = {"variant": "fp16"} if fp16_variant else {}
+        pipe = getattr(diffusers, hub_class).from_pretrained(model, torch_dtype=dtype, use_safetensors=True, **kwargs)
+    else:
+        raise DataError(f"{model}: model folder not found (and not a hub id like org/name)")
+    pipe.set_progress_bar_config(disable=True)
+    return pipe.to(device)
