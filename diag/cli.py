@@ -14,12 +14,23 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import warnings
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 from diag.data.ksdd2 import DataError
+
+
+@contextlib.contextmanager
+def warnings_to_stderr(category: type[Warning] = Warning) -> Iterator[None]:
+    """Show each warning of ``category`` raised inside the block once, as a `warning:` line."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", category)
+        yield
+    for warning in caught:
+        print(f"warning: {warning.message}", file=sys.stderr)
 
 
 def cmd_data_download(args: argparse.Namespace) -> None:
@@ -32,11 +43,8 @@ def cmd_data_download(args: argparse.Namespace) -> None:
 def cmd_data_prepare(args: argparse.Namespace) -> None:
     from diag.data.prepare import prepare
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with warnings_to_stderr():
         report = prepare(args.src, args.out)
-    for warning in caught:
-        print(f"warning: {warning.message}", file=sys.stderr)
     print(f"prepared {args.out}: {report.summary()}")
 
 
@@ -78,8 +86,7 @@ def cmd_fid(args: argparse.Namespace) -> None:
     from diag.devices import resolve_device
     from diag.fid.features import compute_fid, default_cache_dir
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with warnings_to_stderr():
         scores = compute_fid(
             args.real,
             args.gen,
@@ -88,8 +95,6 @@ def cmd_fid(args: argparse.Namespace) -> None:
             device=resolve_device(args.device),
             cache_dir=None if args.no_cache else default_cache_dir(),
         )
-    for warning in caught:
-        print(f"warning: {warning.message}", file=sys.stderr)
     print(f"FID  {args.real}  vs  {args.gen}")
     print("dims        FID")
     for dim, value in scores.items():
@@ -189,11 +194,8 @@ def cmd_generate_diag(args: argparse.Namespace) -> None:
     config = DiagConfig(model=args.model, prompts=args.prompts, masks=args.masks, n_aug=args.n_aug, seed=args.seed,
                         steps=args.steps, guidance=args.guidance, strength=args.strength, canvas=args.canvas,
                         padding_mask_crop=args.padding_mask_crop, batch_size=args.batch_size, device=args.device)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", UserWarning)
+    with warnings_to_stderr(UserWarning):
         manifest = generate_diag(args.data, args.out, config)
-    for warning in caught:
-        print(f"warning: {warning.message}", file=sys.stderr)
     print(f"DIAG images in {args.out}/imgs, masks in {args.out}/masks; manifest: {manifest}")
 
 

@@ -136,8 +136,9 @@ def render_scratch(rng: np.random.Generator, area: float, margin: float) -> Defe
     alpha = ndimage.gaussian_filter(alpha, 1.0)
     footprint = alpha > 0.2
     alpha *= np.clip(0.6 + 0.4 * smooth_noise(rng, alpha.shape, 6.0), 0.15, 1.0)  # uneven shine
-    if rng.random() < 0.35:
-        alpha = np.maximum(alpha, 0.35 * ndimage.gaussian_filter(alpha, 3.0) / max(ndimage.gaussian_filter(alpha, 3.0).max(), 1e-6))
+    if rng.random() < 0.35:  # a grey-beige smear around the streak
+        smear = ndimage.gaussian_filter(alpha, 3.0)
+        alpha = np.maximum(alpha, 0.35 * smear / max(smear.max(), 1e-6))
     strength = np.exp(rng.uniform(np.log(35), np.log(220)))
     colour = strength * np.array([0.96, 1.0, 1.08])
     return Defect("scratch", alpha, footprint, colour)

@@ -34,6 +34,7 @@ from tqdm.auto import tqdm
 
 from diag.data.ksdd2 import DataError, load_image, read_manifest, split_by_label
 from diag.data.prepare import HEIGHT, WIDTH
+from diag.generate.diag import native_resolution
 from diag.generate.loading import load_diffusers_pipeline
 from diag.generate.output import OutputWriter
 from diag.generate.plan import noise_seed
@@ -74,10 +75,6 @@ def load_base(model: str, device: torch.device):
 
 def is_inpainting(pipe) -> bool:
     return pipe.unet.config.in_channels == 9
-
-
-def native_resolution(pipe) -> int:
-    return int(pipe.unet.config.sample_size * pipe.vae_scale_factor)
 
 
 def sample(pipe, prompts: list[str], seeds: list[int], config: InOutConfig, resolution: int) -> list[Image.Image]:
