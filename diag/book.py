@@ -12,6 +12,7 @@ papermill's exception flag before the strict build (``-W -n --keep-going``).
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -45,7 +46,9 @@ def execute_notebooks(profile: str, results_dir: Path, *, parameters: dict | Non
     import papermill
 
     target.mkdir(parents=True, exist_ok=True)
-    params = {"profile": profile, "results_dir": str(Path(results_dir).resolve()), "compute": compute, **(parameters or {})}
+    # relative to the notebooks' working folder, so the published pages do not show this machine's paths
+    relative = os.path.relpath(Path(results_dir).resolve(), source.resolve())
+    params = {"profile": profile, "results_dir": relative, "compute": compute, **(parameters or {})}
     timings = {}
     for name in names:
         start = time.perf_counter()

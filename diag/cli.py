@@ -165,7 +165,7 @@ def cmd_experiment(args: argparse.Namespace) -> None:
     overrides = {k: v for k, v in dict(epochs=args.epochs, device=args.device).items() if v is not None}
     results = run_grid(scenario=args.scenario, methods=args.methods.split(","), n_augs=int_list(args.n_aug),
                        seeds=int_list(args.seeds), profile=args.profile, data=args.data, generated=args.generated,
-                       out=args.out, val_fraction=args.val_fraction, overrides=overrides)
+                       out=args.out, val_fraction=args.val_fraction, overrides=overrides, feature_cache=args.feature_cache)
     table = summarize(results, args.scenario)
     print(f"[{get_profile(args.profile).label}] {args.scenario}: mean ± std over seeds, paper beside")
     print(table.to_string(index=False))
@@ -183,6 +183,8 @@ def add_experiment_command(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--generated", type=Path, help="GEN with GEN/<method>/augmented_<N>/imgs/")
     p.add_argument("--out", type=Path, default=Path("results"))
     p.add_argument("--val-fraction", type=float, help="also pick the threshold on this share of training data")
+    p.add_argument("--feature-cache", type=Path, help="demo backbone: per-image feature cache to share between runs "
+                   "(default OUT/feature-cache)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--device")
     p.set_defaults(func=cmd_experiment)
@@ -213,7 +215,7 @@ def cmd_generate_inout(args: argparse.Namespace) -> None:
 
     config = InOutConfig(model=args.model, n_aug=args.n_aug, seed=args.seed, train_steps=args.train_steps, rank=args.rank,
                          alpha=args.alpha, lr=args.lr, prior_preservation=args.prior_preservation,
-                         steps=args.steps, guidance=args.guidance, device=args.device)
+                         steps=args.steps, guidance=args.guidance, batch_size=args.batch_size, device=args.device)
     manifest = generate_inout(args.data, args.out, config)
     print(f"In&Out images in {args.out}/imgs (LoRA in {args.out}/lora); manifest: {manifest}")
 
@@ -262,6 +264,7 @@ def add_generate_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float, default=1e-5, help="learning rate (In&Out: 1e-5)")
     p.add_argument("--prior-preservation", action="store_true", help="class images from the base model (In&Out: ~200)")
     p.add_argument("--steps", type=int, default=30, help="sampling steps")
+    p.add_argument("--batch-size", type=int, default=1, help="images per sampling call")
     p.add_argument("--guidance", type=float, default=7.5)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")

@@ -57,12 +57,14 @@ def write_csv_atomic(frame: pd.DataFrame, path: Path) -> None:
 
 def run_cell(
     scenario: str, method: str, n_aug: int, seed: int, *, profile: str, data: Path, generated: Path | None,
-    out: Path, val_fraction: float | None = None, overrides: dict | None = None, progress: bool = False,
+    out: Path, val_fraction: float | None = None, overrides: dict | None = None, feature_cache: Path | None = None,
+    progress: bool = False,
 ) -> dict:
     """Train and score one cell; returns its results row and writes its per-epoch curve."""
     start = time.perf_counter()
     prof = get_profile(profile)
-    config = replace(prof.classifier, seed=seed, feature_cache=str(out / "feature-cache"), **(overrides or {}))
+    feature_cache = Path(feature_cache) if feature_cache else out / "feature-cache"
+    config = replace(prof.classifier, seed=seed, feature_cache=str(feature_cache), **(overrides or {}))
     val_fraction = prof.val_fraction if val_fraction is None else val_fraction
     gen = None if method == "none" else generated_dir(generated, method, n_aug)
     train = training_set(data, scenario, gen, 0 if method == "none" else n_aug)
@@ -90,9 +92,13 @@ def run_cell(
 def run_grid(
     *, scenario: str, methods: Sequence[str], n_augs: Sequence[int], seeds: Sequence[int], profile: str,
     data: Path | str, generated: Path | str | None, out: Path | str, val_fraction: float | None = None,
-    overrides: dict | None = None, progress: bool = True,
+    overrides: dict | None = None, feature_cache: Path | str | None = None, progress: bool = True,
 ) -> pd.DataFrame:
-    """Run every missing cell of the grid; ``results.csv`` grows one row per finished cell."""
+    """Run every missing cell of the grid; ``results.csv`` grows one row per finished cell.
+
+    ``feature_cache`` (demo backbone only; default ``out/feature-cache``): share one folder
+    between grids and FID so each image passes through Inception once.
+    """
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise ValueError(f"The `methods` parameter must be among {METHODS}. Got {list(methods)} instead.")
@@ -108,7 +114,7 @@ def run_grid(
     todo = [c for c in cells if (c[0], c[1], c[2], c[3]) not in done]
     for cell in tqdm(todo, desc=f"{scenario} cells", disable=not progress):
         row = run_cell(*cell, profile=profile, data=Path(data), generated=Path(generated) if generated else None,
-                       out=out, val_fraction=val_fraction, overrides=overrides)
+                       out=out, val_fraction=val_fraction, overrides=overrides, feature_cache=feature_cache)
         results = pd.concat([results, pd.DataFrame([row])], ignore_index=True) if len(results) else pd.DataFrame([row])
         write_csv_atomic(results, results_path)
     return results

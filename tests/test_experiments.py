@@ -56,3 +56,22 @@ def test_full_shot_reference_row(replica: Path, generated: Path, tmp_path: Path)
     assert results.loc[results["method"] == "none", "n_aug"].item() == 0
     with pytest.raises(ValueError, match="full-shot reference only"):
         grid(replica, generated, tmp_path / "z", seeds=[0], methods=("none",))
+
+
+def test_grids_share_one_feature_cache(replica: Path, generated: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Zero-shot then full-shot on the same images: the second grid sends nothing through Inception."""
+    import diag.fid.features as features
+
+    shared = tmp_path / "feature-cache"
+    run = lambda scenario, out: run_grid(scenario=scenario, methods=["diag"], n_augs=[4], seeds=[0], profile="demo",
+                                         data=replica, generated=generated, out=out, feature_cache=shared,
+                                         overrides={"epochs": 2, "device": "cpu"}, progress=False)
+    run("zero-shot", tmp_path / "zero-shot")
+    assert any(shared.rglob("*.npy")) and not (tmp_path / "zero-shot" / "feature-cache").exists()
+    loaded = []
+    original = features.load_299
+    monkeypatch.setattr(features, "load_299", lambda path: loaded.append(path) or original(path))
+    run("full-shot", tmp_path / "full-shot")
+    new_images = set(experiments.training_set(replica, "full-shot", generated / "diag" / "augmented_4", 4).paths) \
+        - set(experiments.training_set(replica, "zero-shot", generated / "diag" / "augmented_4", 4).paths)
+    assert new_images and set(loaded) == new_images  # only the real positives zero-shot never used

@@ -46,6 +46,7 @@ def test_index_and_a_results_page_render(site: Path, tmp_path: Path) -> None:
     page = site / "book" / "chapters" / "04-zero-shot.html"
     dom = browse(page, tmp_path, "zero-shot")
     assert "<table" in dom and "DEMO" in dom and "paper_ap" in dom
+    assert str(site.parents[1] / "results") not in dom  # the injected parameters show a relative path, not the builder's
     images = re.findall(r'<img[^>]+src="([^"]+)"', dom)
     assert images, "the results page shows no figure"
     for src in images:

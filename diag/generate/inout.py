@@ -61,6 +61,7 @@ class InOutConfig:
     train_batch_size: int = 1
     steps: int = 30  # sampling
     guidance: float = 7.5
+    batch_size: int = 1  # sampling batch (images per pipeline call)
     device: str = "auto"
 
 
@@ -183,12 +184,16 @@ def generate_inout(data: Path | str, out: Path | str, config: InOutConfig, pipe=
     writer = OutputWriter(out)
     done = writer.done()
     empty = np.zeros((HEIGHT, WIDTH), bool)
-    for index in tqdm(range(config.n_aug), desc="In&Out", unit="img", disable=not progress):
-        if index in done:
-            continue
-        seed = noise_seed(config.seed, index)
-        image = sample(pipe, [config.instance_prompt], [seed], config, resolution)[0]
-        row = {"prompt": config.instance_prompt, "noise_seed": seed, "mask": "none (text-to-image; empty placeholder)",
-               **{k: v for k, v in asdict(config).items() if k != "device"}}
-        writer.write(index, image.resize((WIDTH, HEIGHT), Image.Resampling.BICUBIC), empty, row)
+    todo = [index for index in range(config.n_aug) if index not in done]
+    bar = tqdm(total=len(todo), desc="In&Out", unit="img", disable=not progress)
+    for first in range(0, len(todo), config.batch_size):
+        indices = todo[first : first + config.batch_size]
+        seeds = [noise_seed(config.seed, index) for index in indices]
+        images = sample(pipe, [config.instance_prompt] * len(indices), seeds, config, resolution)
+        for index, seed, image in zip(indices, seeds, images):
+            row = {"prompt": config.instance_prompt, "noise_seed": seed, "mask": "none (text-to-image; empty placeholder)",
+                   **{k: v for k, v in asdict(config).items() if k not in ("device", "batch_size")}}
+            writer.write(index, image.resize((WIDTH, HEIGHT), Image.Resampling.BICUBIC), empty, row)
+        bar.update(len(indices))
+    bar.close()
     return writer.finish()
