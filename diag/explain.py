@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion_img2img import retrieve_latents
 from PIL import Image, ImageDraw
 
 from diag.data.ksdd2 import read_manifest, split_by_label
@@ -51,7 +52,7 @@ def _decode(pipe, latents: torch.Tensor) -> np.ndarray:
 @torch.no_grad()
 def forward_process(pipe, crop: Image.Image, timesteps: list[int], seed: int = 0) -> list[tuple[int, np.ndarray]]:
     """x_t for each t, decoded back to pixels: how the training noise destroys an image."""
-    latents = pipe.vae.encode(_to_tensor(crop)).latent_dist.mean * pipe.vae.config.scaling_factor
+    latents = retrieve_latents(pipe.vae.encode(_to_tensor(crop)), sample_mode="argmax") * pipe.vae.config.scaling_factor
     noise = torch.randn(latents.shape, generator=torch.Generator().manual_seed(seed))
     return [(t, _decode(pipe, pipe.scheduler.add_noise(latents, noise, torch.tensor([t])))) for t in timesteps]
 

@@ -15,6 +15,7 @@ from PIL import Image
 
 import diag.demo_model.pretrain as pretrain_module
 from diag.data.ksdd2 import load_image, load_mask, read_manifest
+from diag.demo_model.check import COPPER, WHITE, prompt_response, region_change
 from diag.demo_model.corpus import CORPUS_TAG, render_sample, vocabulary
 from diag.demo_model.pretrain import PretrainConfig, pretrain
 from diag.data.synthetic import REPLICA_TAG
@@ -40,48 +41,40 @@ def test_corpus_is_disjoint_from_the_replica() -> None:
     assert np.array_equal(a.image, b.image) and a.caption == b.caption
 
 
+def test_region_change_measures_inside_minus_surround(tmp_path: Path) -> None:
+    image = np.full((20, 10, 3), 40, np.uint8)
+    mask = np.zeros((20, 10), bool)
+    mask[5:10, 2:6] = True
+    image[mask] = (100, 70, 40)  # brighter by 30 grey levels, warmer by 60 in R - B
+    (tmp_path / "imgs").mkdir()
+    (tmp_path / "masks").mkdir()
+    Image.fromarray(image).save(tmp_path / "imgs" / "00000.png")
+    Image.fromarray(mask.astype(np.uint8) * 255).save(tmp_path / "masks" / "00000.png")
+    row = region_change(tmp_path).iloc[0]
+    assert row["brightness"] == pytest.approx(30) and row["warmth"] == pytest.approx(60)
+
+
 @pytest.fixture(scope="module")
 def demo_pipe():
     return load_pipeline(DEMO_MODEL, torch.device("cpu"))
 
 
-def region_stats(folder: Path) -> pd.DataFrame:
-    """Per image: masked-region brightness and R - B, each minus its surround's."""
-    rows = []
-    for image_path in sorted((folder / "imgs").glob("*.png")):
-        image = np.asarray(Image.open(image_path), float)
-        mask = load_mask(folder / "masks" / image_path.name)
-        grey = image.mean(axis=2)
-        warmth = image[..., 0] - image[..., 2]
-        rows.append({"brightness": grey[mask].mean() - grey[~mask].mean(), "warmth": warmth[mask].mean() - warmth[~mask].mean()})
-    return pd.DataFrame(rows)
-
-
 @pytest.fixture(scope="module")
 def prompt_stats(replica: Path, demo_pipe, tmp_path_factory: pytest.TempPathFactory) -> dict[str, pd.DataFrame]:
     """16 unseen replica negatives with gt masks per prompt, the demo profile's settings."""
-    tmp = tmp_path_factory.mktemp("prompts")
     config = replace(settings("demo").diag, n_aug=16, device="cpu")
-    stats = {}
-    for prompt in ("white marks on the wall", "copper metal scratches"):
-        prompts = tmp / f"{prompt[:5]}.yaml"
-        prompts.write_text(f"prompts: [{prompt}]\nnegative_prompt: smooth, plain, black, dark, shadow\n")
-        generate_diag(replica, tmp / prompt[:5], replace(config, prompts=str(prompts)), pipe=demo_pipe, progress=False)
-        stats[prompt] = region_stats(tmp / prompt[:5])
-    return stats
+    stats = prompt_response(replica, tmp_path_factory.mktemp("prompts"), config, pipe=demo_pipe)
+    return {prompt: rows for prompt, rows in stats.groupby("prompt")}
 
 
-@pytest.mark.xfail(strict=True, reason="known gap of the shipped demo model (500 steps): on this replica 'white marks' "
-                   "brightens the mask by only ~1 grey level on average (+10.9 on the seed-11 tuning replica); see its model card")
 def test_white_marks_brighten_the_masked_region(prompt_stats: dict) -> None:
-    white = prompt_stats["white marks on the wall"]
+    white = prompt_stats[WHITE]
     assert len(white) == 16
     assert white["brightness"].mean() > 5  # grey levels above the surround
 
 
-@pytest.mark.xfail(strict=True, reason="known gap of the shipped demo model (500 steps): copper is not learned yet; see its model card")
 def test_copper_shifts_the_hue_toward_copper(prompt_stats: dict) -> None:
-    white, copper = prompt_stats["white marks on the wall"], prompt_stats["copper metal scratches"]
+    white, copper = prompt_stats[WHITE], prompt_stats[COPPER]
     assert copper["warmth"].mean() > white["warmth"].mean() + 3  # R - B shifted toward copper
 
 

@@ -3,11 +3,13 @@
     diag pretrain-demo-model --out diag/resources/diag-demo-inpaint      # the shipped weights
 
 Two phases, each a short flat loop:
-1. the VAE (reconstruction L1 + a small KL term) on corpus patches;
+1. the autoencoder (reconstruction L1) on corpus patches, from its colour-preserving start;
 2. the UNet and the text encoder together, the standard inpainting objective: noise the
    patch's latents, give the UNet the mask and the latents of the masked patch, predict the
-   noise (MSE). Captions are dropped (empty prompt) 10 % of the time, which is what makes
-   classifier-free guidance and negative prompts work.
+   noise (MSE, weighted ``mask_loss_weight`` times more inside the mask: outside it the
+   masked image gives the answer away, and the prompt only matters inside). Captions are
+   dropped (empty prompt) 10 % of the time, which is what makes classifier-free guidance and
+   negative prompts work. The learning rate warms up and decays on a cosine.
 
 A checkpoint is written every ``--checkpoint-every`` steps; a re-run resumes from it.
 """
@@ -22,6 +24,8 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from diffusers.optimization import get_cosine_schedule_with_warmup
+from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion_img2img import retrieve_latents
 from tqdm.auto import tqdm
 
 from diag.demo_model import build
@@ -31,12 +35,14 @@ from diag.demo_model.corpus import render_corpus
 @dataclass
 class PretrainConfig:
     corpus_size: int = 12000  # 64 x 64 patches
-    vae_steps: int = 200
+    vae_steps: int = 150
     steps: int = 800  # UNet + text encoder
     batch_size: int = 32
     vae_batch_size: int = 16
     lr: float = 1e-3
-    vae_lr: float = 1e-3
+    vae_lr: float = 3e-4  # small: the start already reconstructs colour; 1e-3 disturbed it
+    warmup_steps: int = 50
+    mask_loss_weight: float = 3.0
     caption_dropout: float = 0.1
     seed: int = 0
     threads: int = 2
@@ -64,15 +70,14 @@ def train_vae(vae, images: np.ndarray, config: PretrainConfig, g: torch.Generato
         idx = torch.randint(0, len(images), (config.vae_batch_size,), generator=g)
         x = to_unit(images[idx.numpy()])
         x, _ = augment(x, x, g)
-        posterior = vae.encode(x).latent_dist
-        recon = vae.decode(posterior.sample(generator=g)).sample
-        loss = F.l1_loss(recon, x) + 1e-6 * posterior.kl().mean()
+        recon = vae.decode(retrieve_latents(vae.encode(x), generator=g)).sample
+        loss = F.l1_loss(recon, x)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
     vae.eval()
     with torch.no_grad():
-        latents = vae.encode(to_unit(images[:512])).latent_dist.mean
+        latents = retrieve_latents(vae.encode(to_unit(images[:512])), sample_mode="argmax")
     return float(1.0 / latents.std())
 
 
@@ -113,10 +118,12 @@ def pretrain(out: Path | str, config: PretrainConfig = PretrainConfig(), progres
     # 3. phase 2: UNet + text encoder, the inpainting objective
     params = list(unet.parameters()) + list(text_encoder.parameters())
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=1e-2)
+    lr_schedule = get_cosine_schedule_with_warmup(optimizer, config.warmup_steps, config.steps)
     if state["step"] > 0:
         unet.load_state_dict(state["modules"]["unet"])
         text_encoder.load_state_dict(state["modules"]["text_encoder"])
         optimizer.load_state_dict(state["optimizer"])
+        lr_schedule.load_state_dict(state["lr_schedule"])
         g.manual_seed(config.seed + state["step"])
     unet.train()
     text_encoder.train()
@@ -127,23 +134,25 @@ def pretrain(out: Path | str, config: PretrainConfig = PretrainConfig(), progres
         x, m = augment(to_unit(images[idx]), torch.from_numpy(masks[idx]).float()[:, None], g)
         texts = [c if torch.rand(1, generator=g) >= config.caption_dropout else "" for c in (captions[i] for i in idx)]
         with torch.no_grad():
-            latents = vae.encode(x).latent_dist.sample(generator=g) * state["scaling"]
-            masked = vae.encode(x * (m < 0.5)).latent_dist.sample(generator=g) * state["scaling"]
+            latents = retrieve_latents(vae.encode(x), generator=g) * state["scaling"]
+            masked = retrieve_latents(vae.encode(x * (m < 0.5)), generator=g) * state["scaling"]
         small_mask = F.interpolate(m, size=latents.shape[-2:])
         noise = torch.randn(latents.shape, generator=g)
         t = torch.randint(0, scheduler.config.num_train_timesteps, (len(idx),), generator=g)
         ids = tokenizer(texts, padding="max_length", max_length=tokenizer.model_max_length, truncation=True, return_tensors="pt").input_ids
         prediction = unet(torch.cat([scheduler.add_noise(latents, noise, t), small_mask, masked], 1), t, text_encoder(ids)[0]).sample
-        loss = F.mse_loss(prediction, noise)
+        weight = 1 + (config.mask_loss_weight - 1) * small_mask
+        loss = (weight * (prediction - noise) ** 2).mean() / weight.mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
+        lr_schedule.step()
         losses.append(loss.item())
         bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
         if (step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps:
             save_checkpoint(checkpoint, step + 1, {"vae": vae, "unet": unet, "text_encoder": text_encoder}, optimizer,
-                            {"scaling": state["scaling"]})
+                            {"scaling": state["scaling"], "lr_schedule": lr_schedule.state_dict()})
 
     # 4. save as a standard diffusers pipeline, with what was done
     pipe = build.assemble_pipeline(vae, text_encoder.eval(), tokenizer, unet.eval())

@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 from tqdm.auto import tqdm
+from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion_img2img import retrieve_latents
 
 from diag.data.ksdd2 import DataError, load_image, read_manifest, split_by_label
 from diag.data.prepare import HEIGHT, WIDTH
@@ -110,14 +111,14 @@ def diffusion_loss(pipe, pixels: torch.Tensor, ids: torch.Tensor, g: torch.Gener
     device = pipe.unet.device
     scale = pipe.vae.config.scaling_factor
     with torch.no_grad():
-        latents = pipe.vae.encode(pixels.to(device)).latent_dist.sample(generator=g) * scale
+        latents = retrieve_latents(pipe.vae.encode(pixels.to(device)), generator=g) * scale
         text = pipe.text_encoder(ids.to(device))[0]
     noise = torch.randn(latents.shape, generator=g).to(device)
     t = torch.randint(0, pipe.scheduler.config.num_train_timesteps, (len(latents),), generator=g).to(device)
     model_input = pipe.scheduler.add_noise(latents, noise, t)
     if is_inpainting(pipe):
         with torch.no_grad():
-            blank = pipe.vae.encode(torch.zeros_like(pixels).to(device)).latent_dist.mode() * scale
+            blank = retrieve_latents(pipe.vae.encode(torch.zeros_like(pixels).to(device)), sample_mode="argmax") * scale
         model_input = torch.cat([model_input, torch.ones_like(latents[:, :1]), blank], 1)
     return F.mse_loss(pipe.unet(model_input, t, text).sample.float(), noise.float())
 

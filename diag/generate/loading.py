@@ -34,7 +34,14 @@ def load_diffusers_pipeline(model: str, device: torch.device, *, hub_class: str,
         class_name = json.loads(index.read_text())["_class_name"]
         if not hasattr(diffusers, class_name) or (require_inpainting and "Inpaint" not in class_name):
             raise DataError(f"{index}: {class_name} is not a diffusers {'inpainting ' if require_inpainting else ''}pipeline")
-        pipe = getattr(diffusers, class_name).from_pretrained(path, torch_dtype=dtype, use_safetensors=True)
+        quiet = model == DEMO_MODEL  # its AutoencoderTiny draws two known, harmless notes from diffusers' loader
+        verbosity = diffusers.utils.logging.get_verbosity()
+        if quiet:
+            diffusers.utils.logging.set_verbosity_error()
+        try:
+            pipe = getattr(diffusers, class_name).from_pretrained(path, torch_dtype=dtype, use_safetensors=True)
+        finally:
+            diffusers.utils.logging.set_verbosity(verbosity)
     elif model.count("/") == 1 and not model.startswith((".", "/")):
         kwargs = {"variant": "fp16"} if fp16_variant else {}
         pipe = getattr(diffusers, hub_class).from_pretrained(model, torch_dtype=dtype, use_safetensors=True, **kwargs)
