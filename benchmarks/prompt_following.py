@@ -23,7 +23,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from scipy import ndimage
 
 
 def contact_sheet(data: Path, folders: list[Path], path: Path, columns: int = 8) -> None:
@@ -31,6 +30,7 @@ def contact_sheet(data: Path, folders: list[Path], path: Path, columns: int = 8)
     import pandas as pd
 
     from diag.data.ksdd2 import load_image, load_mask, read_manifest
+    from diag.data.synthetic import outline as mask_outline
 
     negatives = {s.id: s.image_path for s in read_manifest(data, "train")}
     manifest = pd.read_csv(folders[0] / "manifest.csv", dtype={"negative": str})
@@ -43,7 +43,7 @@ def contact_sheet(data: Path, folders: list[Path], path: Path, columns: int = 8)
         window = (slice(top, top + 160), slice(left, left + 160))
         image = load_image(negatives[negative])
         outline = image.copy()
-        outline[mask & ~ndimage.binary_erosion(mask)] = (0, 255, 0)
+        outline[mask_outline(mask)] = (0, 255, 0)
         rows[0].append(image[window])
         rows[1].append(outline[window])
         for r, folder in enumerate(folders, start=2):  # each prompt's image at this index has the same mask

@@ -2,7 +2,7 @@
 
 Notebooks only call these functions (and plot); the logic lives here. Everything is
 written under ``results_dir``: ``data/`` (the replica, demo profile), ``generated/<method>/
-augmented_<N>/``, ``feature-cache/``, ``zero-shot/`` and ``full-shot/`` grids, ``fid.csv``.
+augmented_<N>/``, ``feature-cache/``, ``zero-shot/`` and ``full-shot/`` grids, ``fid_<N>.csv``.
 A results folder made elsewhere (a GPU run of the paper profile) renders without
 recomputing: pass it as ``results_dir`` with ``compute=False``.
 """
@@ -108,14 +108,6 @@ def generate(method: str, n_aug: int, data: Path, results_dir: Path | str, conf:
 
         generate_inout(data, out, replace(conf.inout, n_aug=n_aug), progress=progress)
     return out
-
-
-def warm_features(paths: list[Path], results_dir: Path | str) -> None:
-    """One Inception pass per image for all four feature sizes (classifier and FID share it)."""
-    from diag.classify.model import load_demo_backbone
-    from diag.fid.features import extract_features
-
-    extract_features(paths, load_demo_backbone(), batch_size=16, cache_dir=Path(results_dir) / "feature-cache", progress=False)
 
 
 def fid_table(data: Path, results_dir: Path | str, n_aug: int, compute: bool = True) -> pd.DataFrame:

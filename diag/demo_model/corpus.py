@@ -141,9 +141,10 @@ def region_mask(alpha: np.ndarray | None, rng: np.random.Generator, size: int) -
 
 def crop_around(image: np.ndarray, mask: np.ndarray, pad: int, size: int) -> tuple[np.ndarray, np.ndarray]:
     """The box around ``mask`` (padded, squared, inside the canvas), resized to ``size``."""
-    box = VaeImageProcessor.get_crop_region(Image.fromarray(mask.astype(np.uint8) * 255), size, size, pad=pad)
+    mask_image = Image.fromarray(mask.astype(np.uint8) * 255)
+    box = VaeImageProcessor.get_crop_region(mask_image, size, size, pad=pad)
     crop = Image.fromarray(image).crop(box).resize((size, size), Image.Resampling.BICUBIC)
-    crop_mask = Image.fromarray(mask.astype(np.uint8) * 255).crop(box).resize((size, size), Image.Resampling.NEAREST)
+    crop_mask = mask_image.crop(box).resize((size, size), Image.Resampling.NEAREST)
     return np.asarray(crop), np.asarray(crop_mask) > 0
 
 
