@@ -301,7 +301,7 @@ def add_pretrain_command(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("pretrain-demo-model", help="train the small offline inpainting model (resumable)")
     p.add_argument("--out", type=Path, required=True, help="folder for the diffusers pipeline")
     p.add_argument("--steps", type=int, default=d.steps, help=f"UNet + text-encoder steps (default {d.steps})")
-    p.add_argument("--vae-steps", type=int, default=d.vae_steps, help=f"VAE steps (default {d.vae_steps})")
+    p.add_argument("--vae-steps", type=int, default=d.vae_steps, help=f"autoencoder steps (default {d.vae_steps})")
     p.add_argument("--corpus-size", type=int, default=d.corpus_size, help=f"procedural 64x64 patches (default {d.corpus_size})")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--threads", type=int, default=d.threads)
