@@ -39,6 +39,19 @@ def notebook_problems(path: Path) -> list[str]:
     return problems
 
 
+def results_parameter(results_dir: Path | str, source: Path) -> str:
+    """``results_dir`` as the notebooks see it: relative to their folder when it lies in the project.
+
+    The injected parameters are printed on every page, so a results folder inside the project
+    shows as ``../results/demo`` rather than this machine's path. A folder elsewhere stays as
+    given: a relative path out of the project (``../../../../tmp/…``) would still spell it out.
+    """
+    results, notebooks = Path(results_dir).resolve(), source.resolve()
+    if results.is_relative_to(notebooks.parent):
+        return os.path.relpath(results, notebooks)
+    return str(results)
+
+
 def execute_notebooks(profile: str, results_dir: Path, *, parameters: dict | None = None, compute: bool = True,
                       source: Path = ROOT / "notebooks", target: Path = ROOT / "book" / "chapters",
                       names: tuple[str, ...] = NOTEBOOKS) -> dict[str, float]:
@@ -46,9 +59,8 @@ def execute_notebooks(profile: str, results_dir: Path, *, parameters: dict | Non
     import papermill
 
     target.mkdir(parents=True, exist_ok=True)
-    # relative to the notebooks' working folder, so the published pages do not show this machine's paths
-    relative = os.path.relpath(Path(results_dir).resolve(), source.resolve())
-    params = {"profile": profile, "results_dir": relative, "compute": compute, **(parameters or {})}
+    params = {"profile": profile, "results_dir": results_parameter(results_dir, source), "compute": compute,
+              **(parameters or {})}
     timings = {}
     for name in names:
         start = time.perf_counter()

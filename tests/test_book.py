@@ -9,7 +9,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from diag.book import NOTEBOOKS, ROOT, BuildError, build_book, notebook_problems
+from diag.book import NOTEBOOKS, ROOT, BuildError, build_book, notebook_problems, results_parameter
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
@@ -29,6 +29,14 @@ def test_each_notebook_has_a_parameters_cell_and_no_own_logic(name: str) -> None
 def test_every_notebook_is_in_the_toc() -> None:
     toc = (ROOT / "_toc.yml").read_text()
     assert all(f"book/chapters/{name}" in toc for name in NOTEBOOKS)
+
+
+def test_results_folder_is_shown_relative_only_inside_the_project(tmp_path: Path) -> None:
+    notebooks = tmp_path / "project" / "notebooks"
+    notebooks.mkdir(parents=True)
+    assert results_parameter(tmp_path / "project" / "results" / "demo", notebooks) == "../results/demo"
+    elsewhere = tmp_path / "elsewhere" / "results"
+    assert results_parameter(elsewhere, notebooks) == str(elsewhere.resolve())  # not ../../elsewhere/...
 
 
 def executed(tmp_path: Path, outputs: list, exception: bool = False) -> Path:

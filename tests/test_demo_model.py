@@ -4,6 +4,7 @@ a tiny scale."""
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from diag.demo_model.corpus import CORPUS_TAG, render_sample, vocabulary
 from diag.demo_model.pretrain import PretrainConfig, pretrain
 from diag.data.synthetic import REPLICA_TAG
 from diag.generate.diag import DEMO_MODEL, bundled_model_path, generate_diag, load_pipeline
+from diag.generate.loading import dtype_keyword
 from diag.workflow import settings
 
 MODEL = bundled_model_path()
@@ -52,6 +54,17 @@ def test_region_change_measures_inside_minus_surround(tmp_path: Path) -> None:
     Image.fromarray(mask.astype(np.uint8) * 255).save(tmp_path / "masks" / "00000.png")
     row = region_change(tmp_path).iloc[0]
     assert row["brightness"] == pytest.approx(30) and row["warmth"] == pytest.approx(60)
+
+
+def test_the_bundled_model_loads_without_warnings() -> None:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        load_pipeline(DEMO_MODEL, torch.device("cpu"))
+    assert [str(w.message) for w in caught] == []  # e.g. diffusers' torch_dtype deprecation, shown in the book
+
+
+def test_dtype_keyword_follows_the_diffusers_version() -> None:
+    assert dtype_keyword("0.30.3") == "torch_dtype" and dtype_keyword("0.42.1") == "dtype"
 
 
 @pytest.fixture(scope="module")

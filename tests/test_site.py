@@ -6,6 +6,7 @@ Needs Debian's ``chromium`` (.ci/run installs it); skipped where it is missing.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -26,7 +27,8 @@ def site(replica: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name in ("_config.yml", "_toc.yml"):
         shutil.copy(ROOT / name, root / name)
     shutil.copytree(ROOT / "book", root / "book", ignore=shutil.ignore_patterns("chapters"))
-    execute_notebooks("demo", root / "results", target=root / "book" / "chapters",
+    shutil.copytree(ROOT / "notebooks", root / "notebooks")  # the project's layout: results beside notebooks
+    execute_notebooks("demo", root / "results", source=root / "notebooks", target=root / "book" / "chapters",
                       parameters={"data_dir": str(replica), "n_augs": [4], "seeds": [0]})
     return build_book(root).parent
 
@@ -46,7 +48,8 @@ def test_index_and_a_results_page_render(site: Path, tmp_path: Path) -> None:
     page = site / "book" / "chapters" / "04-zero-shot.html"
     dom = browse(page, tmp_path, "zero-shot")
     assert "<table" in dom and "DEMO" in dom and "paper_ap" in dom
-    assert str(site.parents[1] / "results") not in dom  # the injected parameters show a relative path, not the builder's
+    # the injected parameters show the results folder relative to the notebooks, not the builder's path
+    assert str(site.parents[1] / "results") not in dom and '"../results"' in dom
     images = re.findall(r'<img[^>]+src="([^"]+)"', dom)
     assert images, "the results page shows no figure"
     for src in images:
@@ -54,3 +57,11 @@ def test_index_and_a_results_page_render(site: Path, tmp_path: Path) -> None:
     assert (tmp_path / "zero-shot.png").stat().st_size > 20_000
     shutil.copy(tmp_path / "zero-shot.png", site / "screenshot-zero-shot.png")
     assert "mathjax/tex-svg.js" in browse(site / "book" / "chapters" / "02-inpainting.html", tmp_path, "inpainting")
+
+
+def test_chapters_show_no_library_warnings(site: Path) -> None:
+    """A library warning prints its file path (this machine's site-packages) into the published page."""
+    for chapter in sorted((site.parents[1] / "book" / "chapters").glob("*.ipynb")):
+        cells = json.loads(chapter.read_text())["cells"]
+        stderr = [o["text"] for c in cells for o in c.get("outputs", []) if o.get("name") == "stderr"]
+        assert not [t for t in map("".join, stderr) if "Warning" in t], f"{chapter.name} shows a warning"

@@ -21,11 +21,20 @@ def bundled_model_path() -> Path:
     return Path(__file__).resolve().parent.parent / "resources" / DEMO_MODEL
 
 
+def dtype_keyword(version: str) -> str:
+    """diffusers 0.42 renamed ``from_pretrained``'s ``torch_dtype`` to ``dtype`` (the old name warns);
+    our floor, 0.30, knows only ``torch_dtype``."""
+    from packaging.version import Version
+
+    return "dtype" if Version(version) >= Version("0.42") else "torch_dtype"
+
+
 def load_diffusers_pipeline(model: str, device: torch.device, *, hub_class: str, dtype: torch.dtype,
                             fp16_variant: bool = False, require_inpainting: bool = False):
     """``hub_class`` is used for hub ids; folders name their own class."""
     import diffusers
 
+    precision = {dtype_keyword(diffusers.__version__): dtype}
     path = bundled_model_path() if model == DEMO_MODEL else Path(model)
     if path.is_dir():
         index = path / "model_index.json"
@@ -39,12 +48,12 @@ def load_diffusers_pipeline(model: str, device: torch.device, *, hub_class: str,
         if quiet:
             diffusers.utils.logging.set_verbosity_error()
         try:
-            pipe = getattr(diffusers, class_name).from_pretrained(path, torch_dtype=dtype, use_safetensors=True)
+            pipe = getattr(diffusers, class_name).from_pretrained(path, use_safetensors=True, **precision)
         finally:
             diffusers.utils.logging.set_verbosity(verbosity)
     elif model.count("/") == 1 and not model.startswith((".", "/")):
         kwargs = {"variant": "fp16"} if fp16_variant else {}
-        pipe = getattr(diffusers, hub_class).from_pretrained(model, torch_dtype=dtype, use_safetensors=True, **kwargs)
+        pipe = getattr(diffusers, hub_class).from_pretrained(model, use_safetensors=True, **precision, **kwargs)
     else:
         raise DataError(f"{model}: model folder not found (and not a hub id like org/name)")
     pipe.set_progress_bar_config(disable=True)
