@@ -4,13 +4,15 @@
         --seeds 0,1,2 --profile demo --data DATA --generated GEN --out results/
 
 Generated sets are read from ``GEN/<method>/augmented_<N>/imgs/`` (the release's naming).
-Each finished cell is one row of ``results.csv``; a re-run skips finished cells. The
+Each finished cell is one row of ``results.csv``; a re-run skips finished cells whose
+generated set is unchanged (each row keeps a fingerprint of its set's images). The
 per-epoch test curve of every cell goes to ``curves/``. ``summarize`` gives mean +- std over
 seeds with the paper's reported value beside it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import replace
 from importlib import resources
@@ -35,6 +37,17 @@ KEY = ["scenario", "method", "n_aug", "seed"]
 
 def generated_dir(generated: Path, method: str, n_aug: int) -> Path:
     return Path(generated) / method / f"augmented_{n_aug}"
+
+
+def set_fingerprint(folder: Path | None) -> str:
+    """A short hash of a generated set's images: a grid cell or FID row is redone when it changes."""
+    if folder is None:
+        return "none"
+    digest = hashlib.sha1()
+    for path in sorted((Path(folder) / "imgs").glob("*.png")):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return "sha1:" + digest.hexdigest()[:12]
 
 
 def reported_results() -> pd.DataFrame:
@@ -73,7 +86,8 @@ def run_cell(
     x_train, x_test = encode(config, train.paths, device), encode(config, test.paths, device)
     model, curve = fit(config, x_train, train.labels, (x_test, test.labels), progress)
     metrics = evaluate_scores(test.labels, predict(model, x_test, config.batch_size, device))
-    row = {"scenario": scenario, "method": method, "n_aug": n_aug, "seed": seed, **metrics}
+    row = {"scenario": scenario, "method": method, "n_aug": n_aug, "seed": seed, "generated_sha1": set_fingerprint(gen),
+           **metrics}
     if val_fraction > 0:  # the honest protocol: threshold from a validation split of the training data
         tr, va = validation_split(train.labels, val_fraction, seed)
         model_v, _ = fit(replace(config), x_train[torch.as_tensor(tr)], train.labels[tr], None, progress)
@@ -107,10 +121,17 @@ def run_grid(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     results_path = out / "results.csv"
-    results = pd.read_csv(results_path) if results_path.is_file() else pd.DataFrame(columns=KEY)
-    done = {tuple(r) for r in results[KEY].itertuples(index=False)}
+    results = pd.read_csv(results_path) if results_path.is_file() else pd.DataFrame(columns=[*KEY, "generated_sha1"])
     cells = [(scenario, m, 0 if m == "none" else n, s) for m in methods for n in (n_augs if m != "none" else [0]) for s in seeds]
     cells = list(dict.fromkeys(cells))
+    sets = {(m, n): set_fingerprint(None if m == "none" else generated_dir(generated, m, n)) for _, m, n, _ in cells}
+    if "generated_sha1" not in results:
+        results["generated_sha1"] = None  # rows from before fingerprints: redone once
+    stale = [(r.method, r.n_aug) in sets and r.generated_sha1 != sets[(r.method, r.n_aug)]
+             for r in results.itertuples(index=False)]
+    if any(stale):  # their generated set changed since: drop the old rows, redo the cells
+        results = results[[not s for s in stale]].reset_index(drop=True)
+    done = {tuple(r) for r in results[KEY].itertuples(index=False)}
     todo = [c for c in cells if (c[0], c[1], c[2], c[3]) not in done]
     for cell in tqdm(todo, desc=f"{scenario} cells", disable=not progress):
         row = run_cell(*cell, profile=profile, data=Path(data), generated=Path(generated) if generated else None,

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from diag.data.ksdd2 import read_manifest, split_by_label
+from diag.experiments import set_fingerprint
 from diag.generate.diag import DEMO_MODEL, DiagConfig, bundled_model_path
 from diag.generate.inout import InOutConfig
 from diag.generate.memseg import MemSegConfig
@@ -89,11 +90,15 @@ def generated_dir(results_dir: Path | str, method: str, n_aug: int) -> Path:
 
 def generate(method: str, n_aug: int, data: Path, results_dir: Path | str, conf: Settings, compute: bool = True,
              progress: bool = False) -> Path:
-    """One generated set (cached: finished images are never redone)."""
+    """One generated set (cached: finished images are never redone).
+
+    The generators refuse a folder made with other settings (say, after a change of the demo
+    model's guidance) with a message naming them, and return at once when the set is finished.
+    """
     out = generated_dir(results_dir, method, n_aug)
-    if (out / "manifest.csv").is_file() and len(pd.read_csv(out / "manifest.csv")) >= n_aug:
-        return out
     if not compute:
+        if (out / "manifest.csv").is_file() and len(pd.read_csv(out / "manifest.csv")) >= n_aug:
+            return out
         raise MissingResult(f"{out}: generated set missing")
     if method == "diag":
         from diag.generate.diag import generate_diag
@@ -117,9 +122,13 @@ def fid_table(data: Path, results_dir: Path | str, n_aug: int, compute: bool = T
     from diag.fid.features import compute_fid
 
     path = Path(results_dir) / f"fid_{n_aug}.csv"
+    sets = {method: set_fingerprint(generated_dir(results_dir, method, n_aug)) for method in METHODS}
     if path.is_file():
-        return pd.read_csv(path)
-    if not compute:
+        table = pd.read_csv(path)
+        recorded = dict(zip(table["method"], table.get("generated_sha1", pd.Series([None] * len(table)))))
+        if not compute or recorded == sets:  # the sets it was computed on are the ones here now
+            return table
+    elif not compute:
         raise MissingResult(f"{path}: FID table missing")
     real = [s.image_path for s in read_manifest(data, "train") if s.is_positive]
     real_dir = Path(results_dir) / "real-positives"
@@ -136,7 +145,7 @@ def fid_table(data: Path, results_dir: Path | str, n_aug: int, compute: bool = T
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # N < d is reported in the table instead
             scores = compute_fid(real_dir, gen, dims=dims, cache_dir=Path(results_dir) / "feature-cache", progress=False)
-        rows.append({"method": method, "n_real": len(real), "n_generated": n_aug,
+        rows.append({"method": method, "generated_sha1": sets[method], "n_real": len(real), "n_generated": n_aug,
                      **{f"fid_{d}": v for d, v in scores.items()}, "rank_deficient_192": n <= 192})
     table = pd.DataFrame(rows)
     table.to_csv(path, index=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -48,6 +49,23 @@ def test_grid_rows_resume_and_summary(replica: Path, generated: Path, tmp_path: 
     assert table.loc[0, "method"] == "DIAG" and table.loc[0, "seeds"] == 3
     assert " ± " in table.loc[0, "ap"]
     assert pd.isna(table.loc[0, "paper_ap"])  # the paper has no N_aug = 4 row
+
+
+def test_a_cell_is_redone_when_its_generated_set_changes(replica: Path, generated: Path, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    sets = tmp_path / "generated"
+    shutil.copytree(generated, sets)
+    first = grid(replica, sets, tmp_path / "results", seeds=[0], methods=("diag", "memseg"))
+    image = sets / "memseg" / "augmented_4" / "imgs" / "00001.png"
+    image.write_bytes((sets / "memseg" / "augmented_4" / "imgs" / "00000.png").read_bytes())  # the set changed
+    trained = []
+    original = experiments.fit
+    monkeypatch.setattr(experiments, "fit", lambda *a, **k: trained.append(1) or original(*a, **k))
+    again = grid(replica, sets, tmp_path / "results", seeds=[0], methods=("diag", "memseg"))
+    assert len(trained) == 2  # memseg's cell only (its classifier and its validation classifier)
+    assert sorted(again["method"]) == ["diag", "memseg"]
+    changed = lambda frame, m: frame.loc[frame["method"] == m, "generated_sha1"].item()
+    assert changed(again, "diag") == changed(first, "diag") and changed(again, "memseg") != changed(first, "memseg")
 
 
 def test_full_shot_reference_row(replica: Path, generated: Path, tmp_path: Path) -> None:

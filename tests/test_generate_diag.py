@@ -103,6 +103,16 @@ def test_resume_is_byte_identical(replica: Path, pipe, reference: Path, tmp_path
     assert (out / "manifest.csv").read_text() == (reference / "manifest.csv").read_text()
 
 
+def test_a_finished_set_is_kept_and_needs_no_model(replica: Path, reference: Path, tmp_path: Path) -> None:
+    out = tmp_path / "done"
+    shutil.copytree(reference, out)
+    with pytest.raises(DataError, match=r"4 images were made with guidance=20.0 \(this run: 1.5\)"):
+        generate_diag(replica, out, replace(CONFIG, guidance=1.5), progress=False)
+    assert digest(out) == digest(reference)  # nothing lost
+    # "tiny" names no loadable model: a finished set returns before any model is loaded
+    assert generate_diag(replica, out, CONFIG, progress=False) == out / "manifest.csv"
+
+
 def test_seeds_reproduce(replica: Path, pipe, reference: Path, tmp_path: Path) -> None:
     generate_diag(replica, tmp_path / "again", CONFIG, pipe=pipe, progress=False)
     assert digest(tmp_path / "again") == digest(reference)

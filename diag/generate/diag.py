@@ -153,9 +153,17 @@ def generate_diag(data: Path | str, out: Path | str, config: DiagConfig, pipe=No
         mask_names = list(mask_paths)
     plan = release_plan([s.id for s in negatives], mask_names, prompt_set.prompts, config.n_aug, config.seed, prompt_set.weights)
     negative_paths = {s.id: s.image_path for s in negatives}
+    settings = {k: v for k, v in asdict(config).items() if k not in ("device", "batch_size")}
+    writer = OutputWriter(out)
+    writer.check_settings(settings)
 
-    # 2. the pipeline, the canvas, and this process's share of the missing indices
+    # 2. this process's share of the missing indices, the pipeline, the canvas
     state = PartialState(cpu=config.device == "cpu")
+    done = writer.done()
+    todo = [item for item in plan if item.index not in done][state.process_index :: state.num_processes]
+    if not todo:  # a finished set: no need to load the model
+        state.wait_for_everyone()
+        return writer.finish() if state.is_main_process else writer.manifest
     if pipe is None:
         from diag.devices import resolve_device
 
@@ -164,9 +172,6 @@ def generate_diag(data: Path | str, out: Path | str, config: DiagConfig, pipe=No
     warn_long_prompts(pipe.tokenizer, [*prompt_set.prompts, prompt_set.negative_prompt])
     canvas = canvas_size(pipe, config.canvas)
     work = (HEIGHT, WIDTH) if config.canvas == "crop" else canvas  # the size the image is inpainted at
-    writer = OutputWriter(out)
-    done = writer.done()
-    todo = [item for item in plan if item.index not in done][state.process_index :: state.num_processes]
 
     # 3. inpaint batch by batch; every finished image is written at once
     bar = tqdm(total=len(todo), desc=f"DIAG [{state.process_index}]", unit="img", disable=not progress)
@@ -181,7 +186,7 @@ def generate_diag(data: Path | str, out: Path | str, config: DiagConfig, pipe=No
         for item, result, mask_image in zip(items, results, mask_images):
             row = {"negative": item.negative, "mask": item.mask, "prompt": item.prompt,
                    "negative_prompt": prompt_set.negative_prompt, "noise_seed": item.noise_seed,
-                   "canvas_px": f"{canvas[0]}x{canvas[1]}", **{k: v for k, v in asdict(config).items() if k not in ("device", "batch_size")},
+                   "canvas_px": f"{canvas[0]}x{canvas[1]}", **settings,
                    "model_source": str(pipe.config.get("_name_or_path", "")), "diffusers": diffusers_version()}
             final_mask = np.asarray(mask_image.resize((WIDTH, HEIGHT), Image.Resampling.NEAREST)) > 0
             writer.write(item.index, result.resize((WIDTH, HEIGHT), Image.Resampling.BICUBIC), final_mask, row)

@@ -37,7 +37,7 @@ from diag.data.ksdd2 import DataError, load_image, read_manifest, split_by_label
 from diag.data.prepare import HEIGHT, WIDTH
 from diag.generate.diag import native_resolution
 from diag.generate.loading import load_diffusers_pipeline
-from diag.generate.output import OutputWriter
+from diag.generate.output import OutputWriter, refuse_mixed_settings
 from diag.generate.plan import noise_seed
 
 SD15 = "stable-diffusion-v1-5/stable-diffusion-v1-5"
@@ -164,11 +164,21 @@ def generate_inout(data: Path | str, out: Path | str, config: InOutConfig, pipe=
     _, positives = split_by_label(read_manifest(data, "train"))
     if not positives:
         raise DataError(f"{Path(data) / 'train.csv'}: no positive training images to fine-tune on")
+    out = Path(out)
+    lora_dir = out / "lora"
+    settings = {k: v for k, v in asdict(config).items() if k not in ("device", "batch_size")}
+    writer = OutputWriter(out)
+    writer.check_settings(settings)
+    if (lora_dir / "training.json").is_file():
+        trained = json.loads((lora_dir / "training.json").read_text())
+        refuse_mixed_settings(lora_dir, trained, settings, "its fine-tune was")
+    done = writer.done()
+    todo = [index for index in range(config.n_aug) if index not in done]
+    if not todo:  # a finished set: no need to load the model
+        return writer.finish()
     device = resolve_device(config.device)
     pipe = pipe or load_base(config.model, device)
     pipe.set_progress_bar_config(disable=True)
-    out = Path(out)
-    lora_dir = out / "lora"
     resolution = config.resolution or native_resolution(pipe)
     start = time.perf_counter()
     if (lora_dir / LORA_FILE).is_file():  # resume: the fine-tune is done
@@ -182,10 +192,7 @@ def generate_inout(data: Path | str, out: Path | str, config: InOutConfig, pipe=
         save_lora(pipe, lora_dir)
         (lora_dir / "training.json").write_text(json.dumps({**asdict(config), "losses": losses[-20:],
                                                             "seconds": round(time.perf_counter() - start, 1)}, indent=2))
-    writer = OutputWriter(out)
-    done = writer.done()
     empty = np.zeros((HEIGHT, WIDTH), bool)
-    todo = [index for index in range(config.n_aug) if index not in done]
     bar = tqdm(total=len(todo), desc="In&Out", unit="img", disable=not progress)
     for first in range(0, len(todo), config.batch_size):
         indices = todo[first : first + config.batch_size]
@@ -193,7 +200,7 @@ def generate_inout(data: Path | str, out: Path | str, config: InOutConfig, pipe=
         images = sample(pipe, [config.instance_prompt] * len(indices), seeds, config, resolution)
         for index, seed, image in zip(indices, seeds, images):
             row = {"prompt": config.instance_prompt, "noise_seed": seed, "mask": "none (text-to-image; empty placeholder)",
-                   **{k: v for k, v in asdict(config).items() if k not in ("device", "batch_size")}}
+                   **settings}
             writer.write(index, image.resize((WIDTH, HEIGHT), Image.Resampling.BICUBIC), empty, row)
         bar.update(len(indices))
     bar.close()

@@ -115,6 +115,7 @@ def generate_memseg(data: Path | str, out: Path | str, config: MemSegConfig, pro
     textures = list_images(config.textures) if config.textures else None
     paths = [s.image_path for s in negatives]
     writer = OutputWriter(out)
+    writer.check_settings(asdict(config))
     done = writer.done()
     start = time.perf_counter()
     for index in tqdm(range(config.n_aug), desc="MemSeg", unit="img", disable=not progress):

@@ -6,7 +6,8 @@
     OUT/manifest.csv       all rows, rebuilt from meta/ (index, source ids, prompt, seed, settings)
 
 An index counts as done only when its image, mask and row all exist, so a crash between
-writes just redoes that index. Each index has its own files, so several processes (or
+writes just redoes that index. A folder made with other settings is never resumed (the two
+halves would not be one set): ``check_settings`` names what differs. Each index has its own files, so several processes (or
 GPUs) can write into one folder at once; ``finish`` merges the rows.
 """
 
@@ -20,12 +21,29 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from diag.data.ksdd2 import DataError
+
 
 def _replace_atomically(path: Path, write) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.{os.getpid()}{path.suffix}")
     write(tmp)
     tmp.replace(path)
+
+
+def settings_mismatch(recorded: dict, wanted: dict) -> dict[str, tuple]:
+    """Keys in both whose values differ; ``wanted`` goes through JSON first, as the rows did."""
+    wanted = json.loads(json.dumps(wanted))
+    return {key: (recorded[key], value) for key, value in wanted.items() if key in recorded and recorded[key] != value}
+
+
+def refuse_mixed_settings(where: Path, recorded: dict, wanted: dict, what: str) -> None:
+    """Raise if ``recorded`` (an existing row or log) disagrees with ``wanted``; nothing is deleted."""
+    differ = settings_mismatch(recorded, wanted)
+    if differ:
+        listed = ", ".join(f"{key}={old!r} (this run: {new!r})" for key, (old, new) in differ.items())
+        raise DataError(f"{where}: {what} made with {listed}. Pass those settings to resume it, "
+                        "or move the folder away to make a new set.")
 
 
 class OutputWriter:
@@ -47,6 +65,13 @@ class OutputWriter:
         metas = (self.out / "meta").glob("[0-9]*.json") if (self.out / "meta").is_dir() else []
         indices = {int(p.stem) for p in metas}
         return {i for i in indices if self.image_path(i).is_file() and self.mask_path(i).is_file()}
+
+    def check_settings(self, settings: dict) -> None:
+        """Refuse to add images made with other settings to the ones already here."""
+        done = sorted(self.done())
+        if done:
+            recorded = json.loads(self.meta_path(done[0]).read_text())
+            refuse_mixed_settings(self.out, recorded, settings, f"its {len(done)} images were")
 
     def write(self, index: int, image: Image.Image, mask: np.ndarray, row: dict) -> None:
         """Image, then mask, then the row; each under a temporary name, then renamed."""
