@@ -7,8 +7,9 @@
 
 An index counts as done only when its image, mask and row all exist, so a crash between
 writes just redoes that index. A folder made with other settings is never resumed (the two
-halves would not be one set): ``check_settings`` names what differs. Each index has its own files, so several processes (or
-GPUs) can write into one folder at once; ``finish`` merges the rows.
+halves would not be one set): ``check_settings`` names what differs. Each index has its own
+files, so several processes (or GPUs) can write into one folder at once; ``finish`` merges
+the rows.
 """
 
 from __future__ import annotations
