@@ -93,3 +93,23 @@ def test_grids_share_one_feature_cache(replica: Path, generated: Path, tmp_path:
     new_images = set(experiments.training_set(replica, "full-shot", generated / "diag" / "augmented_4", 4).paths) \
         - set(experiments.training_set(replica, "zero-shot", generated / "diag" / "augmented_4", 4).paths)
     assert new_images and set(loaded) == new_images  # only the real positives zero-shot never used
+
+
+def test_fid_table_is_redone_only_when_a_set_changes(replica: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import diag.fid.features as features
+    from diag import workflow
+
+    for method in workflow.METHODS:
+        make_generated(replica, workflow.generated_dir(tmp_path, method, 4), 4)
+    first = workflow.fid_table(replica, tmp_path, 4)
+    calls = []
+    original = features.compute_fid
+    monkeypatch.setattr(features, "compute_fid", lambda *a, **k: calls.append(1) or original(*a, **k))
+    pd.testing.assert_frame_equal(workflow.fid_table(replica, tmp_path, 4), first)
+    assert calls == []  # same sets: read from fid_4.csv
+    images = workflow.generated_dir(tmp_path, "diag", 4) / "imgs"
+    (images / "00001.png").write_bytes((images / "00000.png").read_bytes())
+    again = workflow.fid_table(replica, tmp_path, 4)
+    assert len(calls) == len(workflow.METHODS)
+    changed = lambda frame: frame.set_index("method")["generated_sha1"]
+    assert (changed(again) != changed(first)).tolist() == [m == "diag" for m in first["method"]]
