@@ -86,8 +86,7 @@ def run_cell(
     x_train, x_test = encode(config, train.paths, device), encode(config, test.paths, device)
     model, curve = fit(config, x_train, train.labels, (x_test, test.labels), progress)
     metrics = evaluate_scores(test.labels, predict(model, x_test, config.batch_size, device))
-    row = {"scenario": scenario, "method": method, "n_aug": n_aug, "seed": seed, "generated_sha1": set_fingerprint(gen),
-           **metrics}
+    row = {"scenario": scenario, "method": method, "n_aug": n_aug, "seed": seed, **metrics}
     if val_fraction > 0:  # the honest protocol: threshold from a validation split of the training data
         tr, va = validation_split(train.labels, val_fraction, seed)
         model_v, _ = fit(replace(config), x_train[torch.as_tensor(tr)], train.labels[tr], None, progress)
@@ -136,6 +135,7 @@ def run_grid(
     for cell in tqdm(todo, desc=f"{scenario} cells", disable=not progress):
         row = run_cell(*cell, profile=profile, data=Path(data), generated=Path(generated) if generated else None,
                        out=out, val_fraction=val_fraction, overrides=overrides, feature_cache=feature_cache)
+        row["generated_sha1"] = sets[(cell[1], cell[2])]
         results = pd.concat([results, pd.DataFrame([row])], ignore_index=True) if len(results) else pd.DataFrame([row])
         write_csv_atomic(results, results_path)
     return results

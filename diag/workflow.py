@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from diag.data.ksdd2 import read_manifest, split_by_label
-from diag.experiments import set_fingerprint
+from diag import experiments
 from diag.generate.diag import DEMO_MODEL, DiagConfig, bundled_model_path
 from diag.generate.inout import InOutConfig
 from diag.generate.memseg import MemSegConfig
@@ -85,7 +85,7 @@ def counts(data: Path) -> pd.DataFrame:
 
 
 def generated_dir(results_dir: Path | str, method: str, n_aug: int) -> Path:
-    return Path(results_dir) / "generated" / method / f"augmented_{n_aug}"
+    return experiments.generated_dir(Path(results_dir) / "generated", method, n_aug)
 
 
 def generate(method: str, n_aug: int, data: Path, results_dir: Path | str, conf: Settings, compute: bool = True,
@@ -122,14 +122,15 @@ def fid_table(data: Path, results_dir: Path | str, n_aug: int, compute: bool = T
     from diag.fid.features import compute_fid
 
     path = Path(results_dir) / f"fid_{n_aug}.csv"
-    sets = {method: set_fingerprint(generated_dir(results_dir, method, n_aug)) for method in METHODS}
+    if not compute:
+        if path.is_file():
+            return pd.read_csv(path)
+        raise MissingResult(f"{path}: FID table missing")
+    sets = {method: experiments.set_fingerprint(generated_dir(results_dir, method, n_aug)) for method in METHODS}
     if path.is_file():
         table = pd.read_csv(path)
-        recorded = dict(zip(table["method"], table.get("generated_sha1", pd.Series([None] * len(table)))))
-        if not compute or recorded == sets:  # the sets it was computed on are the ones here now
-            return table
-    elif not compute:
-        raise MissingResult(f"{path}: FID table missing")
+        if "generated_sha1" in table and dict(zip(table["method"], table["generated_sha1"])) == sets:
+            return table  # computed on the sets that are here now
     real = [s.image_path for s in read_manifest(data, "train") if s.is_positive]
     real_dir = Path(results_dir) / "real-positives"
     real_dir.mkdir(parents=True, exist_ok=True)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import inspect
 import time
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -34,7 +34,7 @@ from diag.data.ksdd2 import DataError, load_mask, read_manifest, split_by_label
 from diag.data.prepare import HEIGHT, WIDTH
 from diag.generate.loading import DEMO_MODEL, bundled_model_path, load_diffusers_pipeline  # noqa: F401 (re-exported)
 from diag.generate.masks import folder_masks, gt_masks, procedural_mask
-from diag.generate.output import OutputWriter
+from diag.generate.output import OutputWriter, recorded_settings
 from diag.generate.plan import PlanItem, release_plan
 from diag.generate.prompts import load_prompts
 
@@ -153,7 +153,7 @@ def generate_diag(data: Path | str, out: Path | str, config: DiagConfig, pipe=No
         mask_names = list(mask_paths)
     plan = release_plan([s.id for s in negatives], mask_names, prompt_set.prompts, config.n_aug, config.seed, prompt_set.weights)
     negative_paths = {s.id: s.image_path for s in negatives}
-    settings = {k: v for k, v in asdict(config).items() if k not in ("device", "batch_size")}
+    settings = recorded_settings(config)
     writer = OutputWriter(out)
     writer.check_settings(settings)
 

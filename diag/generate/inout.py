@@ -37,7 +37,7 @@ from diag.data.ksdd2 import DataError, load_image, read_manifest, split_by_label
 from diag.data.prepare import HEIGHT, WIDTH
 from diag.generate.diag import native_resolution
 from diag.generate.loading import load_diffusers_pipeline
-from diag.generate.output import OutputWriter, refuse_mixed_settings
+from diag.generate.output import OutputWriter, recorded_settings, refuse_mixed_settings
 from diag.generate.plan import noise_seed
 
 SD15 = "stable-diffusion-v1-5/stable-diffusion-v1-5"
@@ -166,7 +166,7 @@ def generate_inout(data: Path | str, out: Path | str, config: InOutConfig, pipe=
         raise DataError(f"{Path(data) / 'train.csv'}: no positive training images to fine-tune on")
     out = Path(out)
     lora_dir = out / "lora"
-    settings = {k: v for k, v in asdict(config).items() if k not in ("device", "batch_size")}
+    settings = recorded_settings(config)
     writer = OutputWriter(out)
     writer.check_settings(settings)
     if (lora_dir / "training.json").is_file():

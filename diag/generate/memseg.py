@@ -18,7 +18,7 @@ community implementation and anomalib's DRAEM/Perlin generator agree on:
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 from diag.data.ksdd2 import DataError, load_image, read_manifest, split_by_label
 from diag.data.prepare import HEIGHT, WIDTH
 from diag.fid.features import list_images
-from diag.generate.output import OutputWriter
+from diag.generate.output import OutputWriter, recorded_settings
 from diag.generate.perlin import perlin_2d
 
 NOISE_SHAPE = (640, 256)  # divisible by 2^5 on both axes; cropped to 632 x 224
@@ -115,7 +115,8 @@ def generate_memseg(data: Path | str, out: Path | str, config: MemSegConfig, pro
     textures = list_images(config.textures) if config.textures else None
     paths = [s.image_path for s in negatives]
     writer = OutputWriter(out)
-    writer.check_settings(asdict(config))
+    settings = recorded_settings(config)
+    writer.check_settings(settings)
     done = writer.done()
     start = time.perf_counter()
     for index in tqdm(range(config.n_aug), desc="MemSeg", unit="img", disable=not progress):
@@ -124,7 +125,7 @@ def generate_memseg(data: Path | str, out: Path | str, config: MemSegConfig, pro
         rng = np.random.default_rng([config.seed, index])  # one stream per image: resumable
         choice = int(rng.integers(len(paths)))
         image, roi, kind, delta = synthesize_one(load_image(paths[choice]), rng, paths, textures, config)
-        row = {"negative": negatives[choice].id, "mask": "perlin", "source": kind, "delta": round(delta, 4), **asdict(config)}
+        row = {"negative": negatives[choice].id, "mask": "perlin", "source": kind, "delta": round(delta, 4), **settings}
         writer.write(index, Image.fromarray(image), roi, row)
     manifest = writer.finish()
     if progress:

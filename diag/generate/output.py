@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,11 @@ def _replace_atomically(path: Path, write) -> None:
     tmp = path.with_name(f".{path.stem}.{os.getpid()}{path.suffix}")
     write(tmp)
     tmp.replace(path)
+
+
+def recorded_settings(config) -> dict:
+    """A generator's config as each image's row records it: device and batch size do not change an image."""
+    return {k: v for k, v in asdict(config).items() if k not in ("device", "batch_size")}
 
 
 def settings_mismatch(recorded: dict, wanted: dict) -> dict[str, tuple]:
