@@ -1,29 +1,47 @@
 """``diag reproduce``: execute the notebooks with papermill, check them, build the Jupyter Book.
 
-    diag reproduce --profile demo                 # what `make book` runs
-    diag reproduce --profile paper --from-results results/paper   # render a GPU run made elsewhere
+    diag reproduce                                          # demo profile: what `make book` runs
+    diag reproduce --profile paper --data data/ksdd2        # the whole paper pipeline, on a GPU
+    diag reproduce --profile paper --from-results results/paper   # render a finished folder, compute nothing
 
-Notebooks run in order into ``book/chapters/``; the first one that fails stops the run
-with its error. papermill still writes a failed notebook and Jupyter Book would render its
-traceback without complaint, so every executed notebook is checked for error outputs and
-papermill's exception flag before the strict build (``-W -n --keep-going``).
+The book's sources (``notebooks/``, ``book/``, ``_config.yml``, ``_toc.yml``) are read from the
+project's source tree and never written to: they are copied into a build folder
+(``RESULTS/book-build``, or a temporary folder with ``--from-results``), the notebooks are
+executed into a fresh folder there and swapped in only when all of them succeeded, and the
+site goes to ``--out`` the same way. papermill still writes a failed notebook and Jupyter
+Book would render its traceback without complaint, so every executed notebook is checked
+for error outputs and papermill's exception flag before the strict build
+(``-W -n --keep-going``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
+from typing import Iterator, Sequence
+
+from diag.errors import BuildError, DiagError
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ("01-data", "02-inpainting", "03-generation", "04-zero-shot", "05-full-shot", "06-fid", "07-prompt-lab")
+SOURCES = ("_config.yml", "_toc.yml", "book", "notebooks")
+HIDDEN = "remove-cell"  # the parameter cells: setup() prints what ran instead of a machine's paths
 
 
-class BuildError(RuntimeError):
-    """A notebook failed or carries an error; the message names it."""
+def source_tree(source: Path | None = None) -> Path:
+    """The folder holding the book's sources; a one-line error when they are not there."""
+    source = Path(source) if source else ROOT
+    missing = [name for name in SOURCES if not (source / name).exists()]
+    if missing:
+        raise DiagError(f"{source}: the book's sources ({', '.join(missing)}) are not here; `diag reproduce` needs the "
+                        "project's source tree: run it from a clone (pip install -e .) or pass --source CLONE")
+    return source
 
 
 def notebook_problems(path: Path) -> list[str]:
@@ -39,48 +57,72 @@ def notebook_problems(path: Path) -> list[str]:
     return problems
 
 
-def results_parameter(results_dir: Path | str, source: Path) -> str:
-    """``results_dir`` as the notebooks see it: relative to their folder when it lies in the project.
-
-    The injected parameters are printed on every page, so a results folder inside the project
-    shows as ``../results/demo`` rather than this machine's path. A folder elsewhere stays as
-    given: a relative path out of the project (``../../../../tmp/…``) would still spell it out.
-    """
-    results, notebooks = Path(results_dir).resolve(), source.resolve()
-    if results.is_relative_to(notebooks.parent):
-        return os.path.relpath(results, notebooks)
-    return str(results)
+def hide_parameters(path: Path) -> None:
+    """Tag papermill's injected-parameters cell so the page does not print this machine's paths."""
+    notebook = json.loads(path.read_text())
+    for cell in notebook.get("cells", []):
+        tags = cell.setdefault("metadata", {}).setdefault("tags", [])
+        if ("injected-parameters" in tags or "parameters" in tags) and HIDDEN not in tags:
+            tags.append(HIDDEN)
+    path.write_text(json.dumps(notebook, indent=1) + "\n")
 
 
-def execute_notebooks(profile: str, results_dir: Path, *, parameters: dict | None = None, compute: bool = True,
-                      source: Path = ROOT / "notebooks", target: Path = ROOT / "book" / "chapters",
-                      names: tuple[str, ...] = NOTEBOOKS) -> dict[str, float]:
-    """Run each notebook (papermill) into ``target``; returns seconds per notebook."""
+@contextlib.contextmanager
+def swapped_in(target: Path) -> Iterator[Path]:
+    """A fresh folder beside ``target`` that replaces it only when the block succeeds."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fresh = Path(tempfile.mkdtemp(prefix=f".{target.name}.new.", dir=target.parent))
+    try:
+        yield fresh
+        old = target.with_name(f".{target.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        if target.exists():
+            target.rename(old)
+        fresh.rename(target)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(fresh, ignore_errors=True)
+
+
+def execute_notebooks(profile: str, results_dir: Path, target: Path, *, parameters: dict | None = None,
+                      compute: bool = True, source: Path | None = None,
+                      names: Sequence[str] = NOTEBOOKS) -> dict[str, float]:
+    """Run each notebook (papermill) into ``target``, replacing it only when every one succeeded."""
     import papermill
 
-    target.mkdir(parents=True, exist_ok=True)
-    params = {"profile": profile, "results_dir": results_parameter(results_dir, source), "compute": compute,
+    source = source_tree(source) / "notebooks"
+    params = {"profile": profile, "results_dir": str(Path(results_dir).resolve()), "compute": compute,
               **(parameters or {})}
     timings = {}
-    for name in names:
-        start = time.perf_counter()
-        output = target / f"{name}.ipynb"
-        try:
-            papermill.execute_notebook(source / f"{name}.ipynb", output, parameters=params, cwd=str(source),
-                                       progress_bar=False, kernel_name="python3")
-        except papermill.PapermillExecutionError as error:
-            raise BuildError(f"notebook {name} failed: {error.ename}: {error.evalue}") from None
-        problems = notebook_problems(output)
-        if problems:
-            raise BuildError("; ".join(problems))
-        timings[name] = round(time.perf_counter() - start, 1)
-        print(f"  {name}: {timings[name]:.1f} s", flush=True)
-    (target / "timings.json").write_text(json.dumps(timings, indent=2) + "\n")
+    with swapped_in(target) as fresh:
+        for name in names:
+            start = time.perf_counter()
+            output = fresh / f"{name}.ipynb"
+            try:
+                papermill.execute_notebook(source / f"{name}.ipynb", output, parameters=params, cwd=str(fresh),
+                                           progress_bar=False, kernel_name="python3")
+            except papermill.PapermillExecutionError as error:
+                raise BuildError(f"notebook {name} failed: {error.ename}: {error.evalue}") from None
+            problems = notebook_problems(output)
+            if problems:
+                raise BuildError("; ".join(problems))
+            hide_parameters(output)
+            timings[name] = round(time.perf_counter() - start, 1)
+            print(f"  {name}: {timings[name]:.1f} s", flush=True)
+        (fresh / "timings.json").write_text(json.dumps(timings, indent=2) + "\n")
     return timings
 
 
-def build_book(root: Path = ROOT) -> Path:
-    """The strict Jupyter Book build; fails on any warning or broken reference."""
+def copy_sources(source: Path, build: Path) -> None:
+    """The book's pages and configuration into ``build`` (executed chapters are kept)."""
+    build.mkdir(parents=True, exist_ok=True)
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copyfile(source / name, build / name)
+    shutil.copytree(source / "book", build / "book", dirs_exist_ok=True, ignore=shutil.ignore_patterns("chapters"))
+
+
+def build_book(root: Path, out: Path | None = None) -> Path:
+    """The strict Jupyter Book build of ``root``; the site replaces ``out`` (default ``root/_build/html``)."""
     chapters = root / "book" / "chapters"
     problems = [p for nb in sorted(chapters.glob("*.ipynb")) for p in notebook_problems(nb)]
     if problems:
@@ -89,16 +131,36 @@ def build_book(root: Path = ROOT) -> Path:
     done = subprocess.run(command, cwd=root, capture_output=True, text=True)
     if done.returncode != 0:
         raise BuildError(f"jupyter-book build failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}")
-    return root / "_build" / "html" / "index.html"
+    site = root / "_build" / "html"
+    if out is None or Path(out).resolve() == site.resolve():
+        return site / "index.html"
+    with swapped_in(Path(out)) as fresh:
+        shutil.copytree(site, fresh, dirs_exist_ok=True)
+    return Path(out) / "index.html"
 
 
-def reproduce(profile: str = "demo", results_dir: Path | str | None = None, from_results: bool = False,
-              parameters: dict | None = None) -> Path:
-    """Execute every chapter, then build the site; returns the site's index page."""
-    results_dir = Path(results_dir or ROOT / "results" / profile)
+def reproduce(profile: str = "demo", results_dir: Path | str | None = None, *, out: Path | str = "_build/html",
+              from_results: bool = False, data: Path | str | None = None, overrides: Sequence[str] = (),
+              source: Path | None = None) -> Path:
+    """Execute every chapter, then build the site into ``out``; returns the site's index page."""
+    from diag import workflow
+
+    source = source_tree(source)
+    results = Path(results_dir or Path("results") / profile)
+    if from_results and not results.is_dir():
+        raise DiagError(f"{results}: results folder not found")
+    # check the settings and the data before anything runs (the paper profile refuses to run without data)
+    if not from_results:
+        workflow.setup(profile, results, data, compute=True, overrides=overrides)
     start = time.perf_counter()
-    print(f"executing notebooks ({profile} profile, results in {results_dir})", flush=True)
-    execute_notebooks(profile, results_dir, parameters=parameters, compute=not from_results)
-    index = build_book()
+    print(f"executing notebooks ({profile} profile, results in {results})", flush=True)
+    parameters = {"data_dir": None if data is None else str(Path(data).resolve()), "overrides": list(overrides)}
+    with contextlib.ExitStack() as stack:
+        build = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="diag-book-"))) if from_results \
+            else results / "book-build"
+        copy_sources(source, build)
+        execute_notebooks(profile, results, build / "book" / "chapters", parameters=parameters,
+                          compute=not from_results, source=source)
+        index = build_book(build, Path(out))
     print(f"book built in {time.perf_counter() - start:.0f} s: {index}")
     return index

@@ -3,12 +3,17 @@
     diag data download --out DIR          the official KSDD2 archive (needs the internet)
     diag data prepare --src DIR --out DIR official layout -> 224x632 + train.csv/test.csv
     diag data synth --out DIR             the offline replica (demo, notebooks, tests)
-    diag generate diag --data DIR --out DIR   DIAG inpainting (SDXL, or the bundled demo model)
+    diag generate diag --data DIR --out DIR   DIAG inpainting (the demo model; --profile paper: SDXL)
     diag fid REAL GEN                     FID at Inception pool layers 64/192/2048
+    diag fid --table RESULTS --n-aug N --data DIR   the book's Table III for a results folder
     diag train --data DIR ...             train and score the defect classifier once
     diag experiment --scenario ...        the Table I/II grid, resumable
-    diag reproduce --profile demo         run the notebooks and build the book
+    diag reproduce                        run every step, the notebooks, and build the book
     diag pretrain-demo-model --out DIR    train the bundled offline inpainting model
+
+Every command that computes takes --profile demo|paper (default demo), one option per
+setting it uses, and --set SECTION.FIELD=VALUE for any setting of the profile's config
+(diag.config). A user's mistake ends in one line on stderr and exit status 2.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import warnings
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
-from diag.data.ksdd2 import DataError
+from diag.errors import DiagError
 
 
 @contextlib.contextmanager
@@ -80,44 +85,100 @@ def add_data_commands(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_data_synth)
 
 
+def add_config_options(parser: argparse.ArgumentParser, sections: Sequence[str], skip: Sequence[str] = (),
+                       rename: dict[str, str] | None = None) -> None:
+    """``--profile``, one option per field of each config section, and ``--set SECTION.FIELD=VALUE``."""
+    from diag.config import PROFILES, add_section_options
+
+    parser.add_argument("--profile", choices=PROFILES, default="demo", help="whose defaults (default: demo)")
+    for section in sections:
+        group = parser.add_argument_group(f"{section} settings (any field also as --set {section}.FIELD=VALUE)")
+        add_section_options(group, section, skip=[s.split(".", 1)[1] for s in skip if s.startswith(section + ".")],
+                            rename={k.split(".", 1)[1]: v for k, v in (rename or {}).items() if k.startswith(section + ".")})
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+                        help="override any setting, e.g. --set diag.steps=2 (repeatable)")
+
+
+def config_from_args(args: argparse.Namespace):
+    from diag.config import build_config, overrides_from_args
+
+    return build_config(args.profile, overrides_from_args(args))
+
+
 def cmd_fid(args: argparse.Namespace) -> None:
     import json
 
     from diag.devices import resolve_device
     from diag.fid.features import compute_fid, default_cache_dir
 
+    config = config_from_args(args).fid
+    if args.table:
+        cmd_fid_table(args, config)
+        return
+    if args.real is None or args.gen is None:
+        raise DiagError("diag fid: give REAL and GEN folders, or --table RESULTS --n-aug N --data DATA")
+    real, gen = (check_image_folder(Path(p), role) for p, role in ((args.real, "REAL"), (args.gen, "GEN")))
+    if args.json:
+        check_output_file(args.json)
     with warnings_to_stderr():
-        scores = compute_fid(
-            args.real,
-            args.gen,
-            dims=tuple(args.dims),
-            batch_size=args.batch_size,
-            device=resolve_device(args.device),
-            cache_dir=None if args.no_cache else default_cache_dir(),
-        )
-    print(f"FID  {args.real}  vs  {args.gen}")
+        scores = compute_fid(real, gen, dims=tuple(config.dims), batch_size=config.batch_size,
+                             device=resolve_device(config.device), cache_dir=None if args.no_cache else default_cache_dir())
+    print(f"FID  {real}  vs  {gen}")
     print("dims        FID")
     for dim, value in scores.items():
         print(f"{dim:>4}  {value:>12.6f}")
     if args.json:
-        Path(args.json).write_text(json.dumps({str(d): v for d, v in scores.items()}, indent=2) + "\n")
+        from diag.files import write_text_atomic
+
+        write_text_atomic(args.json, json.dumps({str(d): v for d, v in scores.items()}, indent=2) + "\n")
+
+
+def check_image_folder(folder: Path, role: str) -> Path:
+    """A folder of images only: a prepared data folder gives its training positives' images."""
+    if (folder / "train.csv").is_file():
+        raise DiagError(f"{folder}: a prepared data folder, not a folder of images (it holds negatives and _GT masks); "
+                        f"for its training positives use `diag fid --table` or copy them into a folder")
+    if folder.is_dir():
+        masks = [p.name for p in folder.glob("*_GT.png")]
+        if masks:
+            raise DiagError(f"{folder} ({role}): holds masks such as {masks[0]}; give a folder of images only "
+                            "(a generated set's imgs/, not the set itself)")
+        if (folder / "imgs").is_dir() and not any(folder.glob("*.png")):
+            return folder / "imgs"  # a generated set: its images
+    return folder
+
+
+def check_output_file(path: Path) -> None:
+    if path.is_dir():
+        raise DiagError(f"{path}: is a folder; --json takes a file name")
+    if not path.parent.is_dir():
+        raise DiagError(f"{path.parent}: folder not found (for --json {path})")
+
+
+def cmd_fid_table(args: argparse.Namespace, config) -> None:
+    from diag.fid.table import fid_table, table_path
+
+    if args.n_aug is None or args.data is None:
+        raise DiagError("diag fid --table RESULTS needs --n-aug N and --data DATA (the prepared data the sets came from)")
+    with warnings_to_stderr():
+        table = fid_table(args.data, args.table, args.n_aug, dims=config.dims, device=config.device,
+                          batch_size=config.batch_size, progress=True)
+    print(table.drop(columns=["generated_sha1", "data_fingerprint"]).to_string(index=False))
+    print(f"table: {table_path(args.table, args.n_aug)}")
 
 
 def add_fid_command(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("fid", help="FID between two image folders at Inception pool layers")
-    p.add_argument("real", type=Path, help="folder of real images (e.g. KSDD2's training positives)")
-    p.add_argument("gen", type=Path, help="folder of generated images")
-    p.add_argument("--dims", type=int, nargs="+", default=[64, 192], choices=[64, 192, 768, 2048],
-                   help="feature dimensions: 64/192 = first/second max-pool (the paper), 2048 = final pool")
-    p.add_argument("--batch-size", type=int, default=50)
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
+    p = subparsers.add_parser("fid", help="FID between two image folders, or Table III of a results folder")
+    p.add_argument("real", type=Path, nargs="?", help="folder of real images (e.g. KSDD2's training positives)")
+    p.add_argument("gen", type=Path, nargs="?", help="folder of generated images (or a generated set)")
+    p.add_argument("--table", type=Path, metavar="RESULTS",
+                   help="write RESULTS/fid_N.csv for RESULTS/generated/<method>/augmented_N (the book's Table III)")
+    p.add_argument("--n-aug", type=int, help="with --table: which sets")
+    p.add_argument("--data", type=Path, help="with --table: the prepared data (its training positives are REAL)")
     p.add_argument("--json", type=Path, help='write {"64": fid, ...} here')
     p.add_argument("--no-cache", action="store_true", help="do not read or write the per-image feature cache")
+    add_config_options(p, ["fid"])
     p.set_defaults(func=cmd_fid)
-
-
-def int_list(text: str) -> list[int]:
-    return [int(x) for x in text.split(",") if x]
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -125,19 +186,34 @@ def cmd_train(args: argparse.Namespace) -> None:
     from dataclasses import replace
 
     from diag.classify import evaluation_set, train_classifier, training_set
-    from diag.profiles import get_profile
 
-    profile = get_profile(args.profile)
-    overrides = {k: v for k, v in dict(weights=args.weights, epochs=args.epochs, batch_size=args.batch_size,
-                                         lr=args.lr, input_size=args.input_size, device=args.device).items() if v is not None}
-    config = replace(profile.classifier, seed=args.seed, **overrides)
+    config = config_from_args(args)
+    if args.generated is not None and args.n_aug < 1:
+        raise DiagError(f"--generated {args.generated} given without --n-aug N (how many of its images to add)")
+    if args.out:
+        check_output_dir(args.out)
     train = training_set(args.data, args.scenario, args.generated, args.n_aug)
-    result = train_classifier(config, train, evaluation_set(args.data))
-    print(f"[{profile.label}] {args.scenario}, {len(train)} training images, final epoch {config.epochs}:")
+    result = train_classifier(config.classifier, train, evaluation_set(args.data))
+    print(f"[{config.label}] {args.scenario}, {len(train)} training images, final epoch {config.classifier.epochs}:")
     print("  " + "  ".join(f"{k} {v:.3f}" for k, v in result.metrics.items()))
     if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "metrics.json").write_text(json.dumps({"config": result.config, "final": result.metrics, "curve": result.curve}, indent=2) + "\n")
+        from diag.files import write_text_atomic
+
+        record = {"config": result.config, "final": result.metrics, "curve": result.curve}
+        write_text_atomic(args.out / "metrics.json", json.dumps(record, indent=2) + "\n")
+
+
+def check_output_dir(folder: Path) -> None:
+    """A one-line error before any compute when ``folder`` cannot be written."""
+    if folder.exists() and not folder.is_dir():
+        raise DiagError(f"{folder}: exists and is not a folder; choose another --out")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".diag-write-test.tmp"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise DiagError(f"{folder}: cannot write here ({error.strerror})") from None
 
 
 def add_train_command(subparsers: argparse._SubParsersAction) -> None:
@@ -146,28 +222,24 @@ def add_train_command(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--scenario", choices=["zero-shot", "full-shot"], default="zero-shot")
     p.add_argument("--generated", type=Path, help="a generated set (folder with imgs/)")
     p.add_argument("--n-aug", type=int, default=0, help="how many generated images to add")
-    p.add_argument("--profile", choices=["demo", "paper"], default="demo")
-    p.add_argument("--weights", help="paper backbone: imagenet | none | PATH to a ResNet-50 state dict")
-    p.add_argument("--input-size", choices=["paper", "release"], help="paper 224x632 or release 256x704")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--lr", type=float)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--out", type=Path, help="folder for metrics.json (final metrics and per-epoch curve)")
+    add_config_options(p, ["classifier"], skip=["classifier.feature_cache"])
     p.set_defaults(func=cmd_train)
 
 
 def cmd_experiment(args: argparse.Namespace) -> None:
     from diag.experiments import run_grid, summarize
-    from diag.profiles import get_profile
 
-    overrides = {k: v for k, v in dict(epochs=args.epochs, device=args.device).items() if v is not None}
-    results = run_grid(scenario=args.scenario, methods=args.methods.split(","), n_augs=int_list(args.n_aug),
-                       seeds=int_list(args.seeds), profile=args.profile, data=args.data, generated=args.generated,
-                       out=args.out, val_fraction=args.val_fraction, overrides=overrides, feature_cache=args.feature_cache)
+    config = config_from_args(args)
+    methods = [m for m in args.methods.split(",") if m]
+    needs_sets = [m for m in methods if m != "none"]
+    if needs_sets and args.generated is None:
+        raise DiagError(f"--generated GEN is needed for {', '.join(needs_sets)} (GEN/<method>/augmented_<N>/imgs/)")
+    check_output_dir(args.out)
+    results = run_grid(config, scenario=args.scenario, methods=methods, data=args.data, generated=args.generated,
+                       out=args.out, feature_cache=args.feature_cache)
     table = summarize(results, args.scenario)
-    print(f"[{get_profile(args.profile).label}] {args.scenario}: mean ± std over seeds, paper beside")
+    print(f"[{config.label}] {args.scenario}: mean ± std over seeds, paper beside")
     print(table.to_string(index=False))
     print(f"rows: {args.out / 'results.csv'}")
 
@@ -176,112 +248,113 @@ def add_experiment_command(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("experiment", help="the Table I/II grid: scenario x methods x N_aug x seeds")
     p.add_argument("--scenario", choices=["zero-shot", "full-shot"], required=True)
     p.add_argument("--methods", default="diag,memseg,inout", help="comma list of diag,memseg,inout,none")
-    p.add_argument("--n-aug", default="80,100,120", help="comma list (default 80,100,120)")
-    p.add_argument("--seeds", default="0,1,2", help="comma list (default 0,1,2)")
-    p.add_argument("--profile", choices=["demo", "paper"], default="demo")
     p.add_argument("--data", type=Path, required=True)
-    p.add_argument("--generated", type=Path, help="GEN with GEN/<method>/augmented_<N>/imgs/")
-    p.add_argument("--out", type=Path, default=Path("results"))
-    p.add_argument("--val-fraction", type=float, help="also pick the threshold on this share of training data")
+    p.add_argument("--generated", type=Path, help="GEN with GEN/<method>/augmented_<N>/imgs/ (RESULTS/generated)")
+    p.add_argument("--out", type=Path, default=Path("results"), help="folder for results.csv and curves/")
     p.add_argument("--feature-cache", type=Path, help="demo backbone: per-image feature cache to share between runs "
                    "(default OUT/feature-cache)")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--device")
+    add_config_options(p, ["grid", "classifier"], skip=["classifier.feature_cache", "classifier.seed"],
+                       rename={"grid.n_augs": "--n-aug"})
     p.set_defaults(func=cmd_experiment)
 
 
-def cmd_generate_diag(args: argparse.Namespace) -> None:
-    from diag.generate.diag import DiagConfig, generate_diag
+def cmd_generate(args: argparse.Namespace) -> None:
+    config = config_from_args(args)
+    section = getattr(config, args.generator)
+    if args.generator == "diag":
+        from diag.generate.diag import generate_diag as generate
+    elif args.generator == "memseg":
+        from diag.generate.memseg import generate_memseg as generate
+    else:
+        from diag.generate.inout import generate_inout
 
-    config = DiagConfig(model=args.model, prompts=args.prompts, masks=args.masks, n_aug=args.n_aug, seed=args.seed,
-                        steps=args.steps, guidance=args.guidance, strength=args.strength, canvas=args.canvas,
-                        padding_mask_crop=args.padding_mask_crop, batch_size=args.batch_size, device=args.device)
+        generate = lambda data, out, cfg: generate_inout(data, out, cfg, lora_dir=args.lora_dir)  # noqa: E731
+    applied = applied_model_defaults(args, config)
+    if applied:
+        print(f"{section.model}: applying its diag_defaults.json: {applied}", file=sys.stderr)
     with warnings_to_stderr(UserWarning):
-        manifest = generate_diag(args.data, args.out, config)
-    print(f"DIAG images in {args.out}/imgs, masks in {args.out}/masks; manifest: {manifest}")
+        manifest = generate(args.data, args.out, section)
+    print(f"{args.generator}: {section.n_aug} images in {args.out}/imgs, masks in {args.out}/masks; manifest: {manifest}")
 
 
-def cmd_generate_memseg(args: argparse.Namespace) -> None:
-    from diag.generate.memseg import MemSegConfig, generate_memseg
+def applied_model_defaults(args: argparse.Namespace, config) -> dict:
+    """The DIAG model's own defaults that this run took (the ones the user did not set)."""
+    if args.generator != "diag":
+        return {}
+    from diag.config import overrides_from_args
+    from diag.generate.loading import model_defaults
 
-    config = MemSegConfig(n_aug=args.n_aug, seed=args.seed, textures=args.textures,
-                          foreground_threshold=args.foreground_threshold)
-    manifest = generate_memseg(args.data, args.out, config)
-    print(f"MemSeg images in {args.out}/imgs, masks in {args.out}/masks; manifest: {manifest}")
-
-
-def cmd_generate_inout(args: argparse.Namespace) -> None:
-    from diag.generate.inout import InOutConfig, generate_inout
-
-    config = InOutConfig(model=args.model, n_aug=args.n_aug, seed=args.seed, train_steps=args.train_steps, rank=args.rank,
-                         alpha=args.alpha, lr=args.lr, prior_preservation=args.prior_preservation,
-                         steps=args.steps, guidance=args.guidance, batch_size=args.batch_size, device=args.device)
-    manifest = generate_inout(args.data, args.out, config)
-    print(f"In&Out images in {args.out}/imgs (LoRA in {args.out}/lora); manifest: {manifest}")
+    given = {o.split("=", 1)[0] for o in overrides_from_args(args)}
+    return {k: getattr(config.diag, k) for k in model_defaults(config.diag.model)
+            if k in ("guidance", "canvas", "steps") and f"diag.{k}" not in given}
 
 
 def add_generate_commands(subparsers: argparse._SubParsersAction) -> None:
     generate = subparsers.add_parser("generate", help="generate defective images (DIAG, MemSeg, In&Out)")
     sub = generate.add_subparsers(dest="generator", required=True)
-
-    p = sub.add_parser("diag", help="DIAG: inpaint expert-prompted defects into training negatives")
-    p.add_argument("--data", type=Path, required=True, help="prepared KSDD2 (or replica) folder")
-    p.add_argument("--out", type=Path, required=True, help="output folder (imgs/, masks/, manifest.csv); re-run to resume")
-    p.add_argument("--n-aug", type=int, default=100, help="how many images (default 100)")
-    p.add_argument("--model", default="diffusers/stable-diffusion-xl-1.0-inpainting-0.1",
-                   help="hub id, local diffusers folder, or diag-demo-inpaint (the bundled offline model)")
-    p.add_argument("--prompts", help="prompt file (YAML/JSON: prompts, negative_prompt, weights); default: the paper's")
-    p.add_argument("--masks", default="gt", help="gt (training positives' masks), procedural, or a folder of masks")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--steps", type=int, default=30)
-    p.add_argument("--guidance", type=float, default=20.0)
-    p.add_argument("--strength", type=float, default=0.99)
-    p.add_argument("--padding-mask-crop", type=int, default=2)
-    p.add_argument("--canvas", choices=["release", "aspect", "crop"], default="release",
-                   help="release: the model native square (1024x1024 for SDXL); aspect: same pixels at 224:632; crop: no resize (small models)")
-    p.add_argument("--batch-size", type=int, default=1)
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    p.set_defaults(func=cmd_generate_diag)
-
-    p = sub.add_parser("memseg", help="MemSeg per-region anomalies (Perlin ROI, texture/structure source)")
-    p.add_argument("--data", type=Path, required=True, help="prepared KSDD2 (or replica) folder")
-    p.add_argument("--out", type=Path, required=True, help="output folder (imgs/, masks/, manifest.csv); re-run to resume")
-    p.add_argument("--n-aug", type=int, default=100)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--textures", help="folder of texture images (MemSeg uses DTD); default: made from negatives / noise")
-    p.add_argument("--foreground-threshold", type=int, help="grey level for the foreground mask (default: whole image)")
-    p.set_defaults(func=cmd_generate_memseg)
-
-    p = sub.add_parser("inout", help="In&Out: DreamBooth + LoRA fine-tune on the training positives, then sample")
-    p.add_argument("--data", type=Path, required=True, help="prepared KSDD2 (or replica) folder")
-    p.add_argument("--out", type=Path, required=True, help="output folder (imgs/, masks/, manifest.csv, lora/); re-run to resume")
-    p.add_argument("--n-aug", type=int, default=100)
-    p.add_argument("--model", default="stable-diffusion-v1-5/stable-diffusion-v1-5",
-                   help="hub id, local diffusers folder, or diag-demo-inpaint")
-    p.add_argument("--train-steps", type=int, default=400)
-    p.add_argument("--rank", type=int, default=32, help="LoRA rank (In&Out: 32)")
-    p.add_argument("--alpha", type=int, default=16, help="LoRA alpha (In&Out: 16)")
-    p.add_argument("--lr", type=float, default=1e-5, help="learning rate (In&Out: 1e-5)")
-    p.add_argument("--prior-preservation", action="store_true", help="class images from the base model (In&Out: ~200)")
-    p.add_argument("--steps", type=int, default=30, help="sampling steps")
-    p.add_argument("--batch-size", type=int, default=1, help="images per sampling call")
-    p.add_argument("--guidance", type=float, default=7.5)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto")
-    p.set_defaults(func=cmd_generate_inout)
+    helps = {"diag": "DIAG: inpaint expert-prompted defects into training negatives",
+             "memseg": "MemSeg per-region anomalies (Perlin ROI, texture/structure source)",
+             "inout": "In&Out: DreamBooth + LoRA fine-tune on the training positives, then sample"}
+    for name, text in helps.items():
+        p = sub.add_parser(name, help=text)
+        p.add_argument("--data", type=Path, required=True, help="prepared KSDD2 (or replica) folder")
+        p.add_argument("--out", type=Path, required=True, help="output folder (imgs/, masks/, manifest.csv); re-run to resume")
+        if name == "inout":
+            p.add_argument("--lora-dir", type=Path, help="where the fine-tune is saved and reused (default OUT/lora); "
+                           "share one between N_aug sets")
+        add_config_options(p, [name])
+        p.set_defaults(func=cmd_generate)
 
 
 def cmd_reproduce(args: argparse.Namespace) -> None:
     from diag.book import reproduce
+    from diag.config import overrides_from_args
 
-    reproduce(args.profile, args.from_results or args.results_dir, from_results=args.from_results is not None)
+    overrides = reproduce_overrides(args) + overrides_from_args(args)
+    results = args.from_results or args.results or Path("results") / args.profile
+    if args.dry_run:
+        from diag.workflow import dry_run
+
+        print("\n".join(dry_run(args.profile, results, args.data, overrides)))
+        return
+    reproduce(args.profile, results, out=args.out, from_results=args.from_results is not None, data=args.data,
+              overrides=overrides, source=args.source)
+
+
+def reproduce_overrides(args: argparse.Namespace) -> list[str]:
+    """The shortcut options as ``SECTION.FIELD=VALUE`` strings."""
+    out = []
+    if args.n_aug:
+        out.append(f"grid.n_augs={args.n_aug}")
+    if args.seeds:
+        out.append(f"grid.seeds={args.seeds}")
+    if args.diag_model:
+        out.append(f"diag.model={args.diag_model}")
+    if args.inout_model:
+        out.append(f"inout.model={args.inout_model}")
+    if args.weights:
+        out.append(f"classifier.weights={args.weights}")
+    if args.device:
+        out += [f"{section}.device={args.device}" for section in ("diag", "inout", "classifier", "fid")]
+    return out
 
 
 def add_reproduce_command(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("reproduce", help="execute the notebooks (papermill) and build the Jupyter Book")
+    p = subparsers.add_parser("reproduce", help="run every step, execute the notebooks (papermill), build the book")
     p.add_argument("--profile", choices=["demo", "paper"], default="demo")
-    p.add_argument("--results-dir", type=Path, help="where results are cached (default: results/<profile>)")
-    p.add_argument("--from-results", type=Path, help="render a finished results folder without computing anything")
+    p.add_argument("--data", type=Path, help="prepared KSDD2 (required by the paper profile; demo: a replica is made)")
+    p.add_argument("--results", type=Path, help="where results are cached (default: results/<profile>)")
+    p.add_argument("--out", type=Path, default=Path("_build/html"), help="folder for the built site (default _build/html)")
+    p.add_argument("--n-aug", help="comma list of N_aug (paper: 80,100,120)")
+    p.add_argument("--seeds", help="comma list of classifier seeds (default 0,1,2)")
+    p.add_argument("--diag-model", help="DIAG's inpainting model: hub id or diffusers folder")
+    p.add_argument("--inout-model", help="In&Out's base model: hub id or diffusers folder")
+    p.add_argument("--weights", help="classifier weights: imagenet | none | PATH to a ResNet-50 state dict")
+    p.add_argument("--device", help="auto, cpu, cuda or cuda:N, for every step")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE", help="override any setting")
+    p.add_argument("--from-results", type=Path, metavar="DIR", help="render a finished results folder; compute nothing")
+    p.add_argument("--dry-run", action="store_true", help="print every step with its image and training counts; run nothing")
+    p.add_argument("--source", type=Path, help="the project's source tree (default: the one diag is installed from)")
     p.set_defaults(func=cmd_reproduce)
 
 
@@ -309,7 +382,10 @@ def add_pretrain_command(subparsers: argparse._SubParsersAction) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from importlib.metadata import version
+
     parser = argparse.ArgumentParser(prog="diag", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"diag {version('diag')}")
     subparsers = parser.add_subparsers(dest="command", required=True)
     for add in COMMANDS:
         add(subparsers)
@@ -323,12 +399,19 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; a user's mistake is one line on stderr (exit 2), a bug keeps its traceback."""
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (DataError, FileNotFoundError, ValueError, RuntimeError) as error:  # BuildError too
+    except DiagError as error:
         print(f"diag: error: {error}", file=sys.stderr)
         return 2
+    except (PermissionError, NotADirectoryError, IsADirectoryError, FileExistsError, FileNotFoundError) as error:
+        print(f"diag: error: {error.filename or ''}: {error.strerror}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("diag: interrupted", file=sys.stderr)
+        return 130
     return 0
 
 

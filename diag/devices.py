@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from diag.errors import ConfigError
+
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """``auto`` -> CUDA when available, else CPU; anything else is passed to torch."""
@@ -12,4 +14,4 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     try:
         return torch.device(device)
     except RuntimeError:
-        raise ValueError(f"The `device` parameter must be 'auto', 'cpu', 'cuda' or 'cuda:N'. Got {device!r} instead.") from None
+        raise ConfigError(f"The `device` parameter must be 'auto', 'cpu', 'cuda' or 'cuda:N'. Got {device!r} instead.") from None

@@ -79,3 +79,97 @@ def denoising_trajectory(pipe, crop: Image.Image, mask: Image.Image, prompt: str
 
     result = inpaint(pipe, crop, mask, prompt, guidance=guidance, steps=steps, seed=seed, callback=capture)
     return frames + [(steps, np.asarray(result))]
+
+
+# --- chapter 2's figures: each returns a matplotlib figure (stored by ``Run.figure``) -------------
+def _row(images: list, titles: list[str], width: float = 2.0, height: float = 2.4):
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(images), figsize=(width * len(images), height), squeeze=False)
+    for ax, image, title in zip(axes[0], images, titles):
+        ax.imshow(image)
+        ax.set_title(title, fontsize=8)
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def forward_figure(pipe, crop: Image.Image, timesteps: tuple[int, ...] = (0, 250, 500, 750, 999)):
+    frames = forward_process(pipe, crop, list(timesteps))
+    return _row([image for _, image in frames], [f"t = {t}" for t, _ in frames])
+
+
+def trajectory_figure(pipe, crop: Image.Image, mask: Image.Image, prompt: str, guidance: float):
+    frames = denoising_trajectory(pipe, crop, mask, prompt, n_show=6, guidance=guidance)
+    return _row([image for _, image in frames], [f"step {step}" for step, _ in frames])
+
+
+def guidance_figure(pipe, crop: Image.Image, mask: Image.Image, prompts: tuple[str, ...], scales: tuple[float, ...]):
+    """One row per prompt (named on the left), one column per guidance scale."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(prompts), len(scales), figsize=(2.1 * len(scales) + 1.2, 2.3 * len(prompts)),
+                             squeeze=False)
+    for row, prompt in enumerate(prompts):
+        for ax, w in zip(axes[row], scales):
+            ax.imshow(inpaint(pipe, crop, mask, prompt, guidance=w, seed=0))
+            ax.set_xticks([]), ax.set_yticks([])
+            if row == 0:
+                ax.set_title(f"w = {w:g}", fontsize=9)
+        axes[row][0].set_ylabel(prompt, fontsize=8, rotation=0, ha="right", va="center")
+    fig.tight_layout()
+    return fig
+
+
+def negative_prompt_figure(pipe, crop: Image.Image, mask: Image.Image, prompt: str, negatives: tuple[str, ...],
+                           guidance: float):
+    images = [inpaint(pipe, crop, mask, prompt, negative_prompt=n, guidance=guidance, seed=1) for n in negatives]
+    return _row(images, [f"negative prompt:\n{n or '(none)'}" for n in negatives], width=2.6, height=2.8)
+
+
+def strength_figure(pipe, crop: Image.Image, mask: Image.Image, prompt: str, strengths: tuple[float, ...],
+                    guidance: float) -> tuple[object, list[float]]:
+    """The inpaintings, and how far each moved from the input inside the mask (mean |change|, grey levels)."""
+    images = [inpaint(pipe, crop, mask, prompt, strength=s, guidance=guidance, seed=2) for s in strengths]
+    inside = np.asarray(mask) > 0
+    before = np.asarray(crop, float)
+    changes = [float(np.abs(np.asarray(im, float) - before)[inside].mean()) for im in images]
+    titles = [f"strength {s}\nchange {c:.0f}" for s, c in zip(strengths, changes)]
+    return _row([np.asarray(crop)] + images, ["input"] + titles), changes
+
+
+def crop_box_figure(pipe, data: Path | str):
+    """The ``padding_mask_crop`` box (red) around a training positive's mask (yellow)."""
+    import matplotlib.pyplot as plt
+
+    from diag.data.ksdd2 import load_image, load_mask
+
+    positive = next(s for s in read_manifest(data, "train") if s.is_positive)
+    box = pipe.mask_processor.get_crop_region(Image.open(positive.mask_path), SIZE, SIZE, pad=2)
+    fig, ax = plt.subplots(figsize=(2.2, 5))
+    ax.imshow(load_image(positive.image_path))
+    ax.contour(load_mask(positive.mask_path), colors="yellow", linewidths=0.8)
+    ax.add_patch(plt.Rectangle((box[0], box[1]), box[2] - box[0], box[3] - box[1], fill=False, color="red"))
+    ax.axis("off")
+    return fig
+
+
+def demo_guidance() -> float:
+    """The demo model's own guidance (its ``diag_defaults.json``), used for the trajectory."""
+    from diag.generate.loading import model_defaults
+
+    return float(model_defaults(DEMO_MODEL).get("guidance", 3.0))
+
+
+def strength_text(strengths: tuple[float, ...], changes: list[float] | None) -> str:
+    """What the strength figure shows, from its measured changes (or that it is missing)."""
+    if not changes:
+        return "(The strength figure's measurements are not in this results folder.)"
+    low, high = changes[0], changes[-1]
+    text = (f"Inside the mask the fill moved {low:.0f} grey levels from the input at strength {strengths[0]} and "
+            f"{high:.0f} at strength {strengths[-1]}. ")
+    if low < 0.5 * high:
+        return text + "At low strength the model only retouches the region and keeps its texture; near 1 it repaints it."
+    return text + ("This small model does not stay close to the input at low strength: even a short stretch of "
+                   "denoising repaints the region almost as much as strength 1 does, so the figure shows strength "
+                   "mattering less than it does for SDXL.")

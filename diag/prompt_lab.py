@@ -13,12 +13,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
-import torch
 import yaml
 from PIL import Image
 
 from diag.data.ksdd2 import load_mask, read_manifest, split_by_label
-from diag.data.prepare import HEIGHT, WIDTH
+from diag.data.ksdd2 import HEIGHT, WIDTH
 from diag.generate.diag import DiagConfig, canvas_size, inpaint_batch, load_pipeline
 from diag.generate.masks import gt_masks
 from diag.generate.output import OutputWriter
@@ -37,10 +36,11 @@ class Candidate:
 
 
 class PromptLab:
-    def __init__(self, data: Path | str, curated: Path | str, *, model: str, guidance: float, canvas: str = "crop",
-                 pipe=None) -> None:
+    """``config``: the DIAG settings candidates are made with (model, guidance, canvas, device)."""
+
+    def __init__(self, data: Path | str, curated: Path | str, config: DiagConfig, pipe=None) -> None:
         self.data, self.curated = Path(data), Path(curated)
-        self.config = DiagConfig(model=model, guidance=guidance, canvas=canvas, device="cpu")
+        self.config = config
         self._pipe = pipe
         self.negatives, _ = split_by_label(read_manifest(self.data, "train"))
         self.masks = gt_masks(self.data)
@@ -48,7 +48,9 @@ class PromptLab:
     @property
     def pipe(self):
         if self._pipe is None:
-            self._pipe = load_pipeline(self.config.model, torch.device("cpu"))
+            from diag.devices import resolve_device
+
+            self._pipe = load_pipeline(self.config.model, resolve_device(self.config.device))
             self._pipe.set_progress_bar_config(disable=True)
         return self._pipe
 
@@ -69,14 +71,16 @@ class PromptLab:
                 for r, s, sd in zip(results, picks, seeds)]
 
     def keep(self, candidate: Candidate) -> Path:
-        """Add a candidate to the curated set; returns the kept image's path."""
+        """Add a candidate to the curated set (once: keeping the same candidate again adds nothing)."""
         writer = OutputWriter(self.curated)
-        index = max(writer.done(), default=-1) + 1
         row = {"negative": candidate.negative, "mask": candidate.mask_name, "prompt": candidate.prompt,
                "negative_prompt": candidate.negative_prompt, "noise_seed": candidate.seed, "model": self.config.model}
+        for kept in writer.rows():
+            if all(kept.get(k) == v for k, v in row.items()):
+                return writer.image_path(kept["index"])
+        index = max(writer.done(), default=-1) + 1
         writer.write(index, Image.fromarray(candidate.image), candidate.mask, row)
         writer.finish()
-        Image.fromarray(candidate.mask.astype(np.uint8) * 255).save(self.curated / "masks" / f"{index:05d}.png")
         prompts_file = self.curated / "prompts.yaml"
         prompts = yaml.safe_load(prompts_file.read_text()) if prompts_file.is_file() else {"prompts": []}
         if candidate.prompt not in prompts["prompts"]:
@@ -84,6 +88,20 @@ class PromptLab:
         prompts["negative_prompt"] = candidate.negative_prompt
         prompts_file.write_text(yaml.safe_dump(prompts, sort_keys=False))
         return writer.image_path(index)
+
+    def example_figure(self, mask_name: str, prompts: tuple[str, ...], negative_prompt: str, n: int = 4):
+        """Candidates for each prompt (one row each, named on the left) inside one mask."""
+        import matplotlib.pyplot as plt
+
+        fig, axes = plt.subplots(len(prompts), n, figsize=(2 * n + 1.5, 4 * len(prompts)), squeeze=False)
+        for row, prompt in enumerate(prompts):
+            for ax, candidate in zip(axes[row], self.candidates(mask_name, prompt, negative_prompt, n=n, seed=row)):
+                ax.imshow(candidate.image)
+                ax.contour(candidate.mask, colors="yellow", linewidths=0.5)
+                ax.set_xticks([]), ax.set_yticks([])
+            axes[row][0].set_ylabel(prompt, fontsize=9)
+        fig.tight_layout()
+        return fig
 
     def widget(self):
         """The interactive lab (ipywidgets): mask, prompts, Generate, then Keep per candidate."""
@@ -97,7 +115,8 @@ class PromptLab:
         state: dict = {}
 
         def on_generate(_):
-            state["candidates"] = self.candidates(mask.value, prompt.value, negative.value, n=4, seed=len(state))
+            fresh_seed = int(np.random.SeedSequence().generate_state(1)[0])  # every click draws new seeds
+            state["candidates"] = self.candidates(mask.value, prompt.value, negative.value, n=4, seed=fresh_seed)
             output.clear_output()
             with output:
                 fig, axes = plt.subplots(1, 4, figsize=(8, 4))

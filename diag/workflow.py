@@ -1,10 +1,19 @@
 """The steps the notebooks run, each cached on disk, so a re-run only redoes what changed.
 
-Notebooks only call these functions (and plot); the logic lives here. Everything is
-written under ``results_dir``: ``data/`` (the replica, demo profile), ``generated/<method>/
-augmented_<N>/``, ``feature-cache/``, ``zero-shot/`` and ``full-shot/`` grids, ``fid_<N>.csv``.
-A results folder made elsewhere (a GPU run of the paper profile) renders without
-recomputing: pass it as ``results_dir`` with ``compute=False``.
+Every chapter opens with ``run = workflow.setup(profile, results_dir, data_dir, compute, overrides)``
+and then only calls ``run``'s methods (and plots). Everything is written under the results
+folder::
+
+    RESULTS/manifest.json                the data folder, its fingerprint, the profile's settings
+    RESULTS/data/                        the replica (demo profile only)
+    RESULTS/generated/<method>/augmented_<N>/   generated sets (In&Out's LoRA: generated/inout/lora-seed<S>/)
+    RESULTS/feature-cache/               Inception features, per image content
+    RESULTS/zero-shot/, RESULTS/full-shot/      grid rows (results.csv) and curves
+    RESULTS/fid_<N>.csv                  Table III
+    RESULTS/figures/                     chapter 2 and 7's figures, for rendering without a model
+
+With ``compute=False`` (``diag reproduce --from-results``) nothing is computed or written:
+what is missing is said on the page.
 """
 
 from __future__ import annotations
@@ -12,157 +21,303 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
-from diag.data.ksdd2 import read_manifest, split_by_label
 from diag import experiments
-from diag.generate.diag import DEMO_MODEL, DiagConfig, bundled_model_path
-from diag.generate.inout import InOutConfig
-from diag.generate.memseg import MemSegConfig
+from diag.config import Config, build_config
+from diag.data.fingerprint import data_fingerprint, is_replica
+from diag.data.ksdd2 import read_manifest, split_by_label
+from diag.errors import ConfigError, DataError, MissingResult
+from diag.files import write_text_atomic
 
-METHODS = ("memseg", "inout", "diag")
-
-
-class MissingResult(RuntimeError):
-    """A result is not in the results folder and computing was switched off."""
+METHODS = experiments.GENERATORS
+PAPER_DATA_HINT = ("the paper profile runs on real KSDD2 only: `diag data download --out data/raw`, "
+                   "`diag data prepare --src data/raw/KolektorSDD2 --out data/ksdd2`, then pass --data data/ksdd2")
 
 
 @dataclass
-class Settings:
-    """What a profile runs; notebooks' parameter cells override fields."""
+class Run:
+    """One book run: its settings, its results folder, its data, and whether it may compute."""
 
-    profile: str
-    n_augs: list[int]
-    seeds: list[int]
-    diag: DiagConfig
-    memseg: MemSegConfig = field(default_factory=MemSegConfig)
-    inout: InOutConfig = field(default_factory=InOutConfig)
-    replica_scale: str = "demo"
+    config: Config
+    results: Path
+    data: Path
+    compute: bool
+    overrides: list[str] = field(default_factory=list)
+
+    # --- what the pages print -------------------------------------------------------------
+    @property
+    def replica(self) -> bool:
+        return is_replica(self.data)
+
+    @property
+    def label(self) -> str:
+        """The label beside every number: a replica is always named."""
+        if self.config.profile == "demo":
+            return self.config.label
+        return "paper profile, on a REPLICA (not KSDD2)" if self.replica else "paper profile (KSDD2)"
+
+    @property
+    def numbers(self) -> str:
+        """The short tag of this run's numbers in tables: DEMO, replica, or ours."""
+        return "DEMO" if self.config.profile == "demo" else ("replica" if self.replica else "ours")
+
+    def summary(self) -> str:
+        data = "offline replica" if self.replica else "prepared KSDD2"
+        overrides = ", ".join(self.overrides) or "none"
+        return f"{self.label} · data: {data} ({data_fingerprint(self.data)}) · overrides: {overrides}"
+
+    # --- the steps ------------------------------------------------------------------------
+    def counts(self) -> pd.DataFrame:
+        rows = []
+        for split in ("train", "test"):
+            negatives, positives = split_by_label(read_manifest(self.data, split))
+            rows.append({"split": split, "negative": len(negatives), "positive": len(positives)})
+        return pd.DataFrame(rows)
+
+    def generated_dir(self, method: str, n_aug: int) -> Path:
+        return experiments.generated_dir(self.results / "generated", method, n_aug)
+
+    def generate(self, method: str, n_aug: int, progress: bool = False) -> Path:
+        """One generated set (cached: finished images are never redone; other settings are refused)."""
+        out = self.generated_dir(method, n_aug)
+        if not self.compute:
+            if (out / "manifest.csv").is_file() and len(pd.read_csv(out / "manifest.csv")) >= n_aug:
+                return out
+            raise MissingResult(f"{out}: generated set missing")
+        if method == "diag":
+            from diag.generate.diag import generate_diag
+
+            generate_diag(self.data, out, replace(self.config.diag, n_aug=n_aug), progress=progress)
+        elif method == "memseg":
+            from diag.generate.memseg import generate_memseg
+
+            generate_memseg(self.data, out, replace(self.config.memseg, n_aug=n_aug), progress=progress)
+        elif method == "inout":
+            from diag.generate.inout import generate_inout
+
+            lora = self.results / "generated" / "inout" / f"lora-seed{self.config.inout.seed}"
+            generate_inout(self.data, out, replace(self.config.inout, n_aug=n_aug), progress=progress, lora_dir=lora)
+        else:
+            raise ConfigError(f"The `method` parameter must be one of {METHODS}. Got {method!r} instead.")
+        return out
+
+    def generate_all(self) -> pd.DataFrame:
+        """Every method's set at every N_aug; one row each with its image count."""
+        rows = []
+        for method in METHODS:
+            for n_aug in self.config.grid.n_augs:
+                folder = self.generate(method, n_aug)
+                rows.append({"method": experiments.METHOD_NAMES[method], "n_aug": n_aug,
+                             "images": len(list((folder / "imgs").glob("*.png")))})
+        return pd.DataFrame(rows)
+
+    def grid(self, scenario: str) -> pd.DataFrame:
+        """The Table I (zero-shot) or II (full-shot) grid; computes its generated sets first."""
+        methods = (["none"] if scenario == "full-shot" else []) + list(METHODS)
+        out = self.results / scenario
+        if not self.compute:
+            rows = experiments.current_rows(experiments.read_rows(out))
+            if rows.empty:
+                raise MissingResult(f"{out / 'results.csv'}: no grid rows")
+            return rows
+        for method in METHODS:
+            for n_aug in self.config.grid.n_augs:
+                self.generate(method, n_aug)
+        return experiments.run_grid(self.config, scenario=scenario, methods=methods, data=self.data,
+                                    generated=self.results / "generated", out=out,
+                                    feature_cache=self.results / "feature-cache", progress=False)
+
+    def fid(self, n_aug: int | None = None) -> pd.DataFrame:
+        """Table III at ``n_aug`` (default: 100 where the grid has it, the paper's N)."""
+        from diag.fid.table import fid_table
+
+        n_aug = n_aug or (100 if 100 in self.config.grid.n_augs else self.config.grid.n_augs[0])
+        if self.compute:
+            for method in METHODS:
+                self.generate(method, n_aug)
+        return fid_table(self.data, self.results, n_aug, dims=self.config.fid.dims, compute=self.compute,
+                         device=resolve(self.config.fid.device), batch_size=self.config.fid.batch_size)
+
+    def examples(self, n_aug: int, per_row: int = 6, seed: int = 0) -> dict[str, list[np.ndarray]]:
+        """Figure 2's rows: negatives, real positives, MemSeg, In&Out, DIAG (as uint8 arrays)."""
+        from diag.data.ksdd2 import load_image
+
+        rng = np.random.default_rng(seed)
+        negatives, positives = split_by_label(read_manifest(self.data, "train"))
+        pick = lambda items, n: [items[i] for i in sorted(rng.choice(len(items), size=min(n, len(items)), replace=False))]
+        rows = {"negatives": [load_image(s.image_path) for s in pick(negatives, per_row)],
+                "real positives": [load_image(s.image_path) for s in pick(positives, per_row)]}
+        for method in METHODS:
+            images = sorted((self.generated_dir(method, n_aug) / "imgs").glob("*.png"))
+            rows[experiments.METHOD_NAMES[method]] = [load_image(p) for p in pick(images, per_row)]
+        return rows
+
+    def figure(self, name: str, draw: Callable[[], object]):
+        """A figure that needs a model: drawn and stored when computing, shown from storage otherwise.
+
+        ``draw`` returns a matplotlib figure, or (figure, numbers) where numbers are JSON data
+        the page's text is computed from; those numbers are returned (stored beside the PNG),
+        or None when rendering a results folder that lacks the figure (the page says so).
+        """
+        import matplotlib.pyplot as plt
+        from IPython.display import Image, display
+
+        path = self.results / "figures" / f"{name}.png"
+        numbers = path.with_suffix(".json")
+        if self.compute:
+            drawn = draw()
+            fig, data = drawn if isinstance(drawn, tuple) else (drawn, None)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fig.savefig(path, dpi=110, bbox_inches="tight")
+            write_text_atomic(numbers, json.dumps(data) + "\n")
+            plt.show()
+            return data
+        if path.is_file():
+            display(Image(filename=str(path)))
+            return json.loads(numbers.read_text()) if numbers.is_file() else None
+        print(f"(not in this results folder: figures/{path.name}; run without --from-results to draw it)")
+        return None
+
+    # --- what the results folder holds, against the profile ------------------------------
+    def differences(self) -> list[str]:
+        """What this run's results lack or do otherwise than the profile (the banner's lines)."""
+        from diag.audit import audit
+
+        return audit(self.config.profile, self.results, self.data, compute_config=self.config if self.compute else None)
+
+    def banner(self) -> None:
+        """A visible warning on the page when the results are partial or made with other settings."""
+        from IPython.display import HTML, display
+
+        lines = self.differences()
+        if not lines:
+            return
+        items = "".join(f"<li>{escape(line)}</li>" for line in lines)
+        display(HTML(f'<div class="admonition warning"><p class="admonition-title">Partial / non-{self.config.profile} '
+                     f"settings: these numbers are not the {self.config.profile} profile's</p><ul>{items}</ul></div>"))
 
 
-def demo_model_defaults() -> dict:
-    """Sampling defaults tuned for the bundled demo model (see its model card)."""
-    path = bundled_model_path() / "diag_defaults.json"
-    return json.loads(path.read_text()) if path.is_file() else {}
+def escape(text: str) -> str:
+    import html
+
+    return html.escape(text)
 
 
-def settings(profile: str) -> Settings:
-    if profile == "paper":
-        return Settings("paper", n_augs=[80, 100, 120], seeds=[0, 1, 2], diag=DiagConfig())
-    if profile != "demo":
-        raise ValueError(f"The `profile` parameter must be 'demo' or 'paper'. Got {profile!r} instead.")
-    tuned = demo_model_defaults()
-    # batch 4: 1.3 s instead of 1.9 s per image on 2 CPU cores (benchmarks/generate.py)
-    diag = DiagConfig(model=DEMO_MODEL, canvas="crop", guidance=tuned.get("guidance", 4.0), batch_size=4)
-    # In&Out's recipe at demo scale: the same instance prompt, a smaller LoRA and a larger step (minutes, not hours)
-    inout = InOutConfig(model=DEMO_MODEL, train_steps=tuned.get("inout_train_steps", 100), rank=8, alpha=8, lr=1e-3,
-                        guidance=tuned.get("guidance", 4.0), train_batch_size=8, batch_size=4)
-    return Settings("demo", n_augs=[100], seeds=[0, 1, 2], diag=diag, inout=inout)
+def resolve(device: str) -> str:
+    from diag.devices import resolve_device
+
+    return str(resolve_device(device))
 
 
-def data_dir(results_dir: Path | str, profile: str, data: Path | str | None = None, compute: bool = True) -> Path:
-    """The prepared data: ``data`` if given, else the replica under ``results_dir/data`` (made once)."""
-    if data is not None:
-        return Path(data)
-    path = Path(results_dir) / "data"
-    if not (path / "train.csv").is_file():
-        if not compute:
-            raise MissingResult(f"{path}: no data; run with compute=True or pass data_dir")
-        from diag.data.synthetic import synthesize
+def replica_dir(results: Path, config: Config, compute: bool) -> Path:
+    """The demo profile's replica under ``results/data``, made once (and checked to be the one asked for)."""
+    path = results / "data"
+    if (path / "train.csv").is_file():
+        info = json.loads((path / "replica.json").read_text()) if (path / "replica.json").is_file() else {}
+        wanted = {"scale": config.data.replica_scale, "seed": config.data.replica_seed}
+        if {k: info.get(k) for k in wanted} != wanted:
+            raise DataError(f"{path}: a replica made with scale {info.get('scale')!r}, seed {info.get('seed')!r}; this run "
+                            f"asks for {wanted['scale']!r}, seed {wanted['seed']!r}. Use another results folder.")
+        return path
+    if not compute:
+        raise MissingResult(f"{path}: no data; pass data_dir or run with compute=True")
+    from diag.data.synthetic import synthesize
 
-        synthesize(path, scale=settings(profile).replica_scale, progress=False)
+    synthesize(path, scale=config.data.replica_scale, seed=config.data.replica_seed, progress=False)
     return path
 
 
-def counts(data: Path) -> pd.DataFrame:
-    rows = []
-    for split in ("train", "test"):
-        negatives, positives = split_by_label(read_manifest(data, split))
-        rows.append({"split": split, "negative": len(negatives), "positive": len(positives)})
-    return pd.DataFrame(rows)
-
-
-def generated_dir(results_dir: Path | str, method: str, n_aug: int) -> Path:
-    return experiments.generated_dir(Path(results_dir) / "generated", method, n_aug)
-
-
-def generate(method: str, n_aug: int, data: Path, results_dir: Path | str, conf: Settings, compute: bool = True,
-             progress: bool = False) -> Path:
-    """One generated set (cached: finished images are never redone).
-
-    The generators refuse a folder made with other settings (say, after a change of the demo
-    model's guidance) with a message naming them, and return at once when the set is finished.
-    """
-    out = generated_dir(results_dir, method, n_aug)
-    if not compute:
-        if (out / "manifest.csv").is_file() and len(pd.read_csv(out / "manifest.csv")) >= n_aug:
-            return out
-        raise MissingResult(f"{out}: generated set missing")
-    if method == "diag":
-        from diag.generate.diag import generate_diag
-
-        generate_diag(data, out, replace(conf.diag, n_aug=n_aug), progress=progress)
-    elif method == "memseg":
-        from diag.generate.memseg import generate_memseg
-
-        generate_memseg(data, out, replace(conf.memseg, n_aug=n_aug), progress=progress)
-    else:
-        from diag.generate.inout import generate_inout
-
-        generate_inout(data, out, replace(conf.inout, n_aug=n_aug), progress=progress)
-    return out
-
-
-def fid_table(data: Path, results_dir: Path | str, n_aug: int, compute: bool = True) -> pd.DataFrame:
-    """FID (64, 192, and 2048 where N allows) of each method's set against the real positives."""
-    import warnings
-
-    from diag.fid.features import compute_fid
-
-    path = Path(results_dir) / f"fid_{n_aug}.csv"
-    if not compute:
-        if path.is_file():
-            return pd.read_csv(path)
-        raise MissingResult(f"{path}: FID table missing")
-    sets = {method: experiments.set_fingerprint(generated_dir(results_dir, method, n_aug)) for method in METHODS}
+def check_manifest(results: Path, fingerprint: str) -> None:
+    """Refuse a results folder whose results were made on other data."""
+    path = results / "manifest.json"
     if path.is_file():
-        table = pd.read_csv(path)
-        if "generated_sha1" in table and dict(zip(table["method"], table["generated_sha1"])) == sets:
-            return table  # computed on the sets that are here now
-    real = [s.image_path for s in read_manifest(data, "train") if s.is_positive]
-    real_dir = Path(results_dir) / "real-positives"
-    real_dir.mkdir(parents=True, exist_ok=True)
-    for p in real:
-        target = real_dir / p.name
-        if not target.exists():
-            target.write_bytes(p.read_bytes())
-    rows = []
-    for method in METHODS:
-        gen = generated_dir(results_dir, method, n_aug) / "imgs"
-        n = min(len(real), n_aug)
-        dims = (64, 192, 2048) if n > 2048 else (64, 192)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # N < d is reported in the table instead
-            scores = compute_fid(real_dir, gen, dims=dims, cache_dir=Path(results_dir) / "feature-cache", progress=False)
-        rows.append({"method": method, "generated_sha1": sets[method], "n_real": len(real), "n_generated": n_aug,
-                     **{f"fid_{d}": v for d, v in scores.items()}, "rank_deficient_192": n <= 192})
-    table = pd.DataFrame(rows)
-    table.to_csv(path, index=False)
-    return table
+        recorded = json.loads(path.read_text()).get("data_fingerprint")
+        if recorded and recorded != fingerprint:
+            raise DataError(f"{results}: its results were made on other data (fingerprint {recorded}, this data "
+                            f"{fingerprint}); use another results folder")
 
 
-def examples(data: Path, results_dir: Path | str, n_aug: int, per_row: int = 6, seed: int = 0) -> dict[str, list[np.ndarray]]:
-    """Figure 2's rows: negatives, real positives, MemSeg, In&Out, DIAG (as uint8 arrays)."""
-    from diag.data.ksdd2 import load_image
+def write_manifest(run: Run) -> None:
+    """``results/manifest.json``: the data folder, its fingerprint, whether it is a replica, every setting."""
+    from importlib.metadata import version
 
-    rng = np.random.default_rng(seed)
-    negatives, positives = split_by_label(read_manifest(data, "train"))
-    pick = lambda items, n: [items[i] for i in sorted(rng.choice(len(items), size=min(n, len(items)), replace=False))]
-    rows = {"negatives": [load_image(s.image_path) for s in pick(negatives, per_row)],
-            "real positives": [load_image(s.image_path) for s in pick(positives, per_row)]}
-    for method, name in (("memseg", "MemSeg"), ("inout", "In&Out"), ("diag", "DIAG")):
-        images = sorted((generated_dir(results_dir, method, n_aug) / "imgs").glob("*.png"))
-        rows[name] = [load_image(p) for p in pick(images, per_row)]
-    return rows
+    manifest = {"profile": run.config.profile, "data": str(run.data.resolve()), "data_fingerprint": data_fingerprint(run.data),
+                "replica": run.replica, "overrides": run.overrides, "diag_version": version("diag"),
+                "config": run.config.to_dict()}
+    write_text_atomic(run.results / "manifest.json", json.dumps(manifest, indent=2, default=str) + "\n")
+
+
+def setup(profile: str, results_dir: Path | str, data_dir: Path | str | None = None, compute: bool = True,
+          overrides: Sequence[str] = ()) -> Run:
+    """The run a chapter works in: its config (profile + overrides), results folder and data.
+
+    The paper profile needs a prepared KSDD2 folder (``data_dir`` or ``data.path``); only the
+    demo profile ever makes a replica.
+    """
+    config = build_config(profile, overrides)
+    if data_dir is not None:
+        config = replace(config, data=replace(config.data, path=str(data_dir)))
+    results = Path(results_dir)
+    if config.data.path is not None:
+        data = Path(config.data.path)
+        read_manifest(data, "train")  # a one-line error when it is not a prepared folder
+    elif profile == "paper":
+        raise ConfigError(f"no data folder given: {PAPER_DATA_HINT}")
+    else:
+        data = replica_dir(results, config, compute)
+    run = Run(config, results, data, compute, list(overrides))
+    if compute:
+        check_manifest(results, data_fingerprint(data))
+        write_manifest(run)
+    return run
+
+
+def dry_run(profile: str, results_dir: Path | str, data_dir: Path | str | None = None,
+            overrides: Sequence[str] = ()) -> list[str]:
+    """Every step ``diag reproduce`` would run, with its image and training counts; runs nothing."""
+    config = build_config(profile, overrides)
+    results = Path(results_dir)
+    if data_dir is not None:
+        data = Path(data_dir)
+    elif profile == "paper":
+        raise ConfigError(f"no data folder given: {PAPER_DATA_HINT}")
+    else:
+        data = results / "data"
+    lines = [f"profile {profile}; results in {results}; data: {data}"]
+    if (data / "train.csv").is_file():
+        negatives, positives = split_by_label(read_manifest(data, "train"))
+        test = read_manifest(data, "test")
+        counts = (len(negatives), len(positives), len(test))
+    else:
+        from diag.data.synthetic import SCALES
+
+        n_pos, n_neg, t_pos, t_neg = SCALES[config.data.replica_scale]
+        counts = (n_neg, n_pos, t_pos + t_neg)
+        lines.append(f"1. make the replica ({config.data.replica_scale}, seed {config.data.replica_seed}): "
+                     f"{n_pos + n_neg} training + {t_pos + t_neg} test images")
+    n_neg, n_pos, n_test = counts
+    diag, inout = config.diag, config.inout
+    for n_aug in config.grid.n_augs:
+        lines.append(f"generate diag augmented_{n_aug}: {n_aug} images, {diag.model}, {diag.steps} steps, "
+                     f"guidance {diag.guidance}, canvas {diag.canvas}, masks {diag.masks}")
+        lines.append(f"generate memseg augmented_{n_aug}: {n_aug} images")
+    lines.append(f"fine-tune In&Out once (seed {inout.seed}): {inout.model}, {inout.total_steps(n_pos)} steps of "
+                 f"{inout.train_batch_size} images over {n_pos} positives, LoRA {inout.rank}/{inout.alpha}")
+    for n_aug in config.grid.n_augs:
+        lines.append(f"generate inout augmented_{n_aug}: {n_aug} images, {inout.steps} steps, merge {inout.merge_ratio}")
+    classifier = config.classifier
+    for scenario in ("zero-shot", "full-shot"):
+        base = n_neg + (n_pos if scenario == "full-shot" else 0)
+        cells = len(experiments.grid_cells(scenario, (["none"] if scenario == "full-shot" else []) + list(METHODS),
+                                           config.grid.n_augs, config.grid.seeds))
+        sizes = sorted({base + n for n in config.grid.n_augs} | ({base} if scenario == "full-shot" else set()))
+        lines.append(f"{scenario} grid: {cells} classifiers ({classifier.backbone}, {classifier.epochs} epochs, "
+                     f"{'/'.join(map(str, sizes))} training images each), scored on {n_test} test images")
+    fid_n = 100 if 100 in config.grid.n_augs else config.grid.n_augs[0]
+    lines.append(f"FID at N_aug {fid_n}: {len(METHODS)} sets against {n_pos} real positives, dims {config.fid.dims}")
+    lines.append("execute 7 notebooks, build the book")
+    return lines

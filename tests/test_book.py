@@ -9,14 +9,17 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from diag.book import NOTEBOOKS, ROOT, BuildError, build_book, notebook_problems, results_parameter
+from diag.book import NOTEBOOKS, ROOT, BuildError, build_book, notebook_problems, source_tree, swapped_in
+from diag.errors import DiagError
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_each_notebook_has_a_parameters_cell_and_no_own_logic(name: str) -> None:
     notebook = nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4)
     tagged = [c for c in notebook.cells if "parameters" in c.metadata.get("tags", [])]
-    assert len(tagged) == 1 and "profile" in tagged[0].source and "results_dir" in tagged[0].source
+    assert len(tagged) == 1 and all(name in tagged[0].source for name in ("profile", "results_dir", "overrides"))
+    setup = notebook.cells[notebook.cells.index(tagged[0]) + 1].source
+    assert "workflow.setup(profile, results_dir, data_dir, compute, overrides)" in setup  # one setup for every chapter
     for cell in notebook.cells:
         assert not cell.get("outputs"), f"{name}: outputs come from the build, not from commits"
         if cell.cell_type == "code":
@@ -31,12 +34,25 @@ def test_every_notebook_is_in_the_toc() -> None:
     assert all(f"book/chapters/{name}" in toc for name in NOTEBOOKS)
 
 
-def test_results_folder_is_shown_relative_only_inside_the_project(tmp_path: Path) -> None:
-    notebooks = tmp_path / "project" / "notebooks"
-    notebooks.mkdir(parents=True)
-    assert results_parameter(tmp_path / "project" / "results" / "demo", notebooks) == "../results/demo"
-    elsewhere = tmp_path / "elsewhere" / "results"
-    assert results_parameter(elsewhere, notebooks) == str(elsewhere.resolve())  # not ../../elsewhere/...
+def test_reproduce_needs_the_source_tree(tmp_path: Path) -> None:
+    assert source_tree() == ROOT
+    with pytest.raises(DiagError, match="book's sources .* are not here"):
+        source_tree(tmp_path)
+
+
+def test_a_failed_build_leaves_the_old_folder_as_it_was(tmp_path: Path) -> None:
+    target = tmp_path / "chapters"
+    target.mkdir()
+    (target / "01-data.ipynb").write_text("the old chapter")
+    with pytest.raises(RuntimeError):
+        with swapped_in(target) as fresh:
+            (fresh / "01-data.ipynb").write_text("half a new chapter")
+            raise RuntimeError("notebook 02 failed")
+    assert (target / "01-data.ipynb").read_text() == "the old chapter"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["chapters"]  # no temporary folder left
+    with swapped_in(target) as fresh:
+        (fresh / "01-data.ipynb").write_text("the new chapter")
+    assert (target / "01-data.ipynb").read_text() == "the new chapter"
 
 
 def executed(tmp_path: Path, outputs: list, exception: bool = False) -> Path:

@@ -13,7 +13,8 @@ from typing import Iterator
 import pytest
 
 from diag.data.download import download, sha256_of
-from diag.data.ksdd2 import DataError, read_official_split
+from diag.data.ksdd2 import read_official_split
+from diag.errors import DataError
 from tests.conftest import write_pair
 
 

@@ -17,7 +17,7 @@ from PIL import Image
 from pytorch_fid.fid_score import calculate_fid_given_paths, calculate_frechet_distance
 
 from diag.cli import main
-from diag.data.ksdd2 import DataError
+from diag.errors import DataError
 from diag.fid import compute_fid, fid_from_features, frechet_distance
 from diag.fid.frechet import frechet_distance_gram
 from diag.fid.inception import (

@@ -16,7 +16,8 @@ import pytest
 import torch
 from PIL import Image
 
-from diag.data.ksdd2 import DataError, read_manifest
+from diag.data.ksdd2 import read_manifest
+from diag.errors import DataError
 from diag.generate.diag import DiagConfig, canvas_size, generate_diag, inpaint_batch, load_pipeline
 from diag.generate.plan import release_plan
 from diag.generate.tiny import tiny_sdxl_inpaint_pipeline
@@ -106,7 +107,7 @@ def test_resume_is_byte_identical(replica: Path, pipe, reference: Path, tmp_path
 def test_a_finished_set_is_kept_and_needs_no_model(replica: Path, reference: Path, tmp_path: Path) -> None:
     out = tmp_path / "done"
     shutil.copytree(reference, out)
-    with pytest.raises(DataError, match=r"4 images were made with guidance=20.0 \(this run: 1.5\)"):
+    with pytest.raises(DataError, match=r"this set \(4 images\) was made with guidance=20.0 \(this run: 1.5\)"):
         generate_diag(replica, out, replace(CONFIG, guidance=1.5), progress=False)
     assert digest(out) == digest(reference)  # nothing lost
     # "tiny" names no loadable model: a finished set returns before any model is loaded
@@ -156,7 +157,7 @@ def test_accelerate_two_processes_give_the_same_set(replica: Path, pipe, referen
     out = tmp_path / "accel"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2", "--num_machines", "1",
-           "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "diag", "generate", "diag", "--data", str(replica),
+           "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "diag", "generate", "diag", "--profile", "paper", "--data", str(replica),
            "--out", str(out), "--n-aug", "4", "--steps", "2", "--model", str(model), "--device", "cpu"]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from diag.data.ksdd2 import DataError, read_manifest
+from diag.data.ksdd2 import read_manifest
+from diag.errors import DataError
 from diag.generate.masks import folder_masks, gt_masks, procedural_mask
 from diag.generate.output import OutputWriter
 

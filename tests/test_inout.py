@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,10 +13,22 @@ import torch
 from PIL import Image
 
 from diag.data.ksdd2 import load_image, read_manifest
-from diag.generate.inout import InOutConfig, LORA_FILE, finetune_lora, generate_inout, sample, save_lora
+from diag.errors import DataError
+from diag.generate.inout import (
+    LORA_FILE,
+    TEXT_LORA_FILE,
+    InOutConfig,
+    finetune_lora,
+    generate_inout,
+    load_lora,
+    merge_lora,
+    sample,
+    save_lora,
+)
 from diag.generate.tiny import tiny_sd15_pipeline
 
-CONFIG = InOutConfig(model="tiny", n_aug=3, train_steps=3, rank=4, alpha=4, lr=1e-2, steps=2, device="cpu")
+CONFIG = InOutConfig(model="tiny", n_aug=3, train_steps=3, rank=4, alpha=4, conv_rank=2, conv_alpha=1, lr=1e-2, steps=2,
+                     train_batch_size=2, clip_skip=2, device="cpu")
 
 
 def positives(replica: Path) -> list[np.ndarray]:
@@ -24,29 +37,47 @@ def positives(replica: Path) -> list[np.ndarray]:
 
 def test_lora_steps_change_the_lora_tensors_and_only_them(replica: Path) -> None:
     pipe = tiny_sd15_pipeline()
-    before = {k: v.clone() for k, v in pipe.unet.state_dict().items()}
-    text_before = {k: v.clone() for k, v in pipe.text_encoder.state_dict().items()}
-    losses = finetune_lora(pipe, positives(replica), CONFIG, progress=False)
-    assert len(losses) == 3 and all(np.isfinite(losses))
-    after = pipe.unet.state_dict()
-    lora = [k for k in after if "lora_" in k]
-    assert lora and all(k in after for k in lora)
-    assert any("lora_B" in k and not torch.equal(after[k], torch.zeros_like(after[k])) for k in lora)
-    base = {k.replace(".base_layer", ""): v for k, v in after.items() if "lora_" not in k}
-    assert set(base) == set(before)
-    assert all(torch.equal(before[k], base[k]) for k in before)
-    assert all(torch.equal(v, pipe.text_encoder.state_dict()[k]) for k, v in text_before.items())
+    before = {name: {k: v.clone() for k, v in getattr(pipe, name).state_dict().items()} for name in ("unet", "text_encoder")}
+    report = finetune_lora(pipe, positives(replica), CONFIG, progress=False)
+    assert report["steps"] == 3 and report["optimizer"] == "adamw" and all(np.isfinite(report["losses_last_20"]))
+    for name in ("unet", "text_encoder"):  # the official run trains LoRA on both
+        after = getattr(pipe, name).state_dict()
+        lora = [k for k in after if "lora_" in k]
+        assert lora and any("lora_B" in k and after[k].abs().sum() > 0 for k in lora)
+        base = {k.replace(".base_layer", ""): v for k, v in after.items() if "lora_" not in k}
+        assert set(base) == set(before[name]) and all(torch.equal(before[name][k], base[k]) for k in base)
+    convs = [k for k in pipe.unet.state_dict() if "resnets" in k and ".conv1.lora_A" in k]
+    assert convs and pipe.unet.state_dict()[convs[0]].shape[0] == CONFIG.conv_rank  # conv LoRA at its own rank
+
+
+def test_the_step_count_follows_epochs_and_repeats() -> None:
+    official = InOutConfig()
+    assert official.total_steps(246) == 10_250  # 50 epochs x 10 repeats x 246 positives / batch 12
+    assert (official.rank, official.alpha, official.conv_rank, official.conv_alpha) == (32, 16, 4, 1)
+    assert (official.clip_skip, official.min_snr_gamma, official.merge_ratio) == (2, 5.0, 0.65)
+    assert InOutConfig(train_steps=7).total_steps(246) == 7
+
+
+def test_merging_at_a_lower_ratio_moves_the_output_less(replica: Path) -> None:
+    base = np.asarray(sample(tiny_sd15_pipeline(), [CONFIG.instance_prompt], [3], CONFIG, 64)[0], float)
+    moved = {}
+    for ratio in (0.3, 1.0):
+        pipe = tiny_sd15_pipeline()
+        finetune_lora(pipe, positives(replica), CONFIG, progress=False)
+        merge_lora(pipe, ratio)
+        moved[ratio] = np.abs(np.asarray(sample(pipe, [CONFIG.instance_prompt], [3], CONFIG, 64)[0], float) - base).mean()
+    assert 0 < moved[0.3] < moved[1.0]
 
 
 def test_save_and_reload_give_identical_outputs(replica: Path, tmp_path: Path) -> None:
     pipe = tiny_sd15_pipeline()
     finetune_lora(pipe, positives(replica), CONFIG, progress=False)
     path = save_lora(pipe, tmp_path / "lora")
-    assert path.name == LORA_FILE and path.stat().st_size > 0
+    assert path.name == LORA_FILE and path.stat().st_size > 0 and (tmp_path / "lora" / TEXT_LORA_FILE).is_file()
     tuned = sample(pipe, [CONFIG.instance_prompt], [7], CONFIG, 64)[0]
     fresh = tiny_sd15_pipeline()
     base = sample(fresh, [CONFIG.instance_prompt], [7], CONFIG, 64)[0]
-    fresh.load_lora_weights(tmp_path / "lora", weight_name=LORA_FILE)
+    load_lora(fresh, tmp_path / "lora", CONFIG)
     reloaded = sample(fresh, [CONFIG.instance_prompt], [7], CONFIG, 64)[0]
     assert np.array_equal(np.asarray(tuned), np.asarray(reloaded))
     assert not np.array_equal(np.asarray(tuned), np.asarray(base))
@@ -67,14 +98,40 @@ def test_generation_writes_the_layout_and_resumes(replica: Path, tmp_path: Path)
     assert (out / "imgs" / "00001.png").read_bytes() == first
 
 
-def test_prior_preservation_uses_class_images(replica: Path, tmp_path: Path) -> None:
+def test_prior_preservation_samples_class_images_and_changes_the_fine_tune(replica: Path, tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    import diag.generate.inout as inout
+
+    calls = []
+    original = inout.sample
+    monkeypatch.setattr(inout, "sample", lambda pipe, prompts, *a: calls.append(list(prompts)) or original(pipe, prompts, *a))
     config = replace(CONFIG, prior_preservation=True, num_class_images=2, n_aug=1)
     generate_inout(replica, tmp_path / "pp", config, pipe=tiny_sd15_pipeline(), progress=False)
-    assert (tmp_path / "pp" / "imgs" / "00000.png").is_file()
+    assert calls[:2] == [[CONFIG.class_prompt]] * 2  # two class images from the base model, before the fine-tune
+    log = json.loads((tmp_path / "pp" / "lora" / "training.json").read_text())
+    assert log["n_class_images"] == 2
+    generate_inout(replica, tmp_path / "plain", replace(config, prior_preservation=False), pipe=tiny_sd15_pipeline(),
+                   progress=False)
+    with_prior, without = (np.asarray(Image.open(tmp_path / f / "imgs" / "00000.png")) for f in ("pp", "plain"))
+    assert not np.array_equal(with_prior, without)
+
+
+def test_one_fine_tune_serves_every_n_aug(replica: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import diag.generate.inout as inout
+
+    lora = tmp_path / "lora-seed0"
+    generate_inout(replica, tmp_path / "a3", CONFIG, pipe=tiny_sd15_pipeline(), progress=False, lora_dir=lora)
+    monkeypatch.setattr(inout, "finetune_lora", lambda *a, **k: pytest.fail("fine-tuned twice"))
+    generate_inout(replica, tmp_path / "a5", replace(CONFIG, n_aug=5), pipe=tiny_sd15_pipeline(), progress=False,
+                   lora_dir=lora)
+    for i in range(3):  # the first images of both sets are the same draws of one model
+        assert (tmp_path / "a3" / "imgs" / f"{i:05d}.png").read_bytes() == (tmp_path / "a5" / "imgs" / f"{i:05d}.png").read_bytes()
+    with pytest.raises(DataError, match="its fine-tune was made with rank=4"):
+        generate_inout(replica, tmp_path / "b", replace(CONFIG, rank=8), pipe=tiny_sd15_pipeline(), progress=False,
+                       lora_dir=lora)
 
 
 def test_local_folders_load_through_the_shared_loader(tmp_path: Path) -> None:
-    from diag.data.ksdd2 import DataError
     from diag.generate.diag import load_pipeline
     from diag.generate.inout import load_base
 

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from diag.data.ksdd2 import DataError, load_images, read_manifest, read_official_split
+from diag.data.ksdd2 import load_images, read_manifest, read_official_split
+from diag.errors import DataError
 
 
 def test_official_reader_labels_from_masks(official_ksdd2: Path) -> None:

@@ -11,7 +11,8 @@ import pytest
 from PIL import Image
 
 from diag.cli import main
-from diag.data.ksdd2 import DataError, load_image, read_manifest
+from diag.data.ksdd2 import load_image, read_manifest
+from diag.errors import DataError
 from diag.generate.memseg import MemSegConfig, generate_memseg, perlin_roi, structure_source, synthesize_one
 from diag.generate.perlin import perlin_2d
 
@@ -78,7 +79,7 @@ def test_generate_is_deterministic_and_resumable(replica: Path, tmp_path: Path) 
 def test_a_set_is_not_resumed_with_other_settings(replica: Path, tmp_path: Path) -> None:
     generate_memseg(replica, tmp_path, MemSegConfig(n_aug=3, seed=0, delta_min=0.15), progress=False)
     before = sorted(p.read_bytes() for p in (tmp_path / "imgs").glob("*.png"))
-    with pytest.raises(DataError, match=r"3 images were made with delta_min=0.15 \(this run: 0.5\)"):
+    with pytest.raises(DataError, match=r"this set \(3 images\) was made with delta_min=0.15 \(this run: 0.5\)"):
         generate_memseg(replica, tmp_path, MemSegConfig(n_aug=3, seed=0, delta_min=0.5), progress=False)
     assert sorted(p.read_bytes() for p in (tmp_path / "imgs").glob("*.png")) == before  # nothing lost
     generate_memseg(replica, tmp_path, MemSegConfig(n_aug=3, seed=0, delta_min=0.15), progress=False)  # same: resumes

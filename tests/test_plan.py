@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from diag.data.ksdd2 import DataError
+from diag.errors import DataError
 from diag.generate.plan import noise_seed, per_prompt_counts, release_plan
 from diag.generate.prompts import load_prompts
 

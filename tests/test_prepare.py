@@ -6,7 +6,8 @@ import pytest
 from PIL import Image
 
 from diag.cli import main
-from diag.data.ksdd2 import DataError, load_image, load_mask, read_manifest
+from diag.data.ksdd2 import load_image, load_mask, read_manifest
+from diag.errors import DataError
 from diag.data.prepare import prepare
 
 

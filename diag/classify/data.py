@@ -14,11 +14,12 @@ import numpy as np
 import torch
 from PIL import Image
 
-from diag.data.ksdd2 import DataError, load_image, read_manifest, split_by_label
-from diag.fid.features import list_images
+from diag.data.ksdd2 import HEIGHT, WIDTH, load_image, read_manifest, split_by_label
+from diag.errors import ConfigError, DataError
+from diag.data.ksdd2 import list_images
 
 SCENARIOS = ("zero-shot", "full-shot")
-INPUT_SIZES = {"paper": (632, 224), "release": (704, 256)}  # (height, width)
+INPUT_SIZES = {"paper": (HEIGHT, WIDTH), "release": (704, 256)}  # (height, width)
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ def generated_images(generated: Path | str, n_aug: int) -> list[Path]:
 def training_set(data: Path | str, scenario: str, generated: Path | str | None = None, n_aug: int = 0) -> LabelledPaths:
     """The training set of a scenario; ``generated=None`` or ``n_aug=0`` adds no generated image."""
     if scenario not in SCENARIOS:
-        raise ValueError(f"The `scenario` parameter must be one of {SCENARIOS}. Got {scenario!r} instead.")
+        raise ConfigError(f"The `scenario` parameter must be one of {SCENARIOS}. Got {scenario!r} instead.")
     negatives, positives = split_by_label(read_manifest(data, "train"))
     paths = [s.image_path for s in negatives]
     labels = [0] * len(negatives)
@@ -56,7 +57,7 @@ def training_set(data: Path | str, scenario: str, generated: Path | str | None =
         paths += extra
         labels += [1] * len(extra)
     if sum(labels) == 0:
-        raise ValueError("zero-shot training needs generated positives: pass `generated` and `n_aug` > 0")
+        raise ConfigError("zero-shot training needs generated positives: pass `generated` and `n_aug` > 0")
     return LabelledPaths(paths, np.array(labels))
 
 

@@ -12,6 +12,7 @@ import torch
 import torchvision
 from torch import nn
 
+from diag.errors import ConfigError
 from diag.fid.inception import FIDInception, load_state_dict
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -31,13 +32,13 @@ def build_resnet50(weights: str | Path = "imagenet") -> nn.Module:
     else:
         path = Path(weights)
         if not path.is_file():
-            raise ValueError(f"The `weights` parameter must be 'imagenet', 'none' or a state-dict file. Got {str(weights)!r}, which does not exist.")
+            raise ConfigError(f"The `weights` parameter must be 'imagenet', 'none' or a state-dict file. Got {str(weights)!r}, which does not exist.")
         network = torchvision.models.resnet50(weights=None)
         state = {k: v for k, v in torch.load(path, map_location="cpu", weights_only=True).items() if not k.startswith("fc.")}
         expected = {k: v.shape for k, v in network.state_dict().items() if not k.startswith("fc.")}
         if {k: v.shape for k, v in state.items()} != expected:
             wrong = sorted(set(expected) ^ set(state)) or [k for k in expected if state[k].shape != expected[k]]
-            raise ValueError(f"{path}: not a ResNet-50 state dict (first mismatch: {wrong[0]})")
+            raise ConfigError(f"{path}: not a ResNet-50 state dict (first mismatch: {wrong[0]})")
         network.load_state_dict(state, strict=False)
     network.fc = nn.Linear(network.fc.in_features, 1)
     return network

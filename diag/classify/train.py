@@ -9,6 +9,7 @@ per-epoch curve for transparency; we never pick the best test epoch.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from tqdm.auto import tqdm
 from diag.classify.data import INPUT_SIZES, LabelledPaths, load_uint8
 from diag.classify.model import DEMO_DIMS, FeatureHead, ResNetClassifier, build_resnet50, load_demo_backbone
 from diag.devices import resolve_device
+from diag.errors import ConfigError
 from diag.fid.features import extract_features
 from diag.metrics import evaluate_scores
 
@@ -43,14 +45,23 @@ class TrainConfig:
 
     def validate(self) -> None:
         if self.backbone not in BACKBONES:
-            raise ValueError(f"The `backbone` parameter must be one of {BACKBONES}. Got {self.backbone!r} instead.")
+            raise ConfigError(f"The `backbone` parameter must be one of {BACKBONES}. Got {self.backbone!r} instead.")
         if self.input_size not in INPUT_SIZES:
-            raise ValueError(f"The `input_size` parameter must be one of {tuple(INPUT_SIZES)}. Got {self.input_size!r} instead.")
+            raise ConfigError(f"The `input_size` parameter must be one of {tuple(INPUT_SIZES)}. Got {self.input_size!r} instead.")
         for name in ("epochs", "batch_size"):
             if int(getattr(self, name)) < 1:
-                raise ValueError(f"The `{name}` parameter must be >= 1. Got {getattr(self, name)!r} instead.")
-        if not self.lr > 0:
-            raise ValueError(f"The `lr` parameter must be > 0. Got {self.lr!r} instead.")
+                raise ConfigError(f"The `{name}` parameter must be >= 1. Got {getattr(self, name)!r} instead.")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ConfigError(f"The `lr` parameter must be a finite number > 0. Got {self.lr!r} instead.")
+        if self.seed < 0:
+            raise ConfigError(f"The `seed` parameter must be >= 0. Got {self.seed!r} instead.")
+        if str(self.weights) not in ("imagenet", "none") and not Path(self.weights).is_file():
+            raise ConfigError(f"The `weights` parameter must be 'imagenet', 'none' or a ResNet-50 state-dict file. "
+                              f"Got {str(self.weights)!r}, which is not a file.")
+
+    def recorded(self) -> dict:
+        """The settings a result depends on (not where it ran, nor where features are cached)."""
+        return {k: v for k, v in asdict(self).items() if k not in ("device", "feature_cache")}
 
 
 @dataclass

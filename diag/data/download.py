@@ -21,7 +21,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from diag.data.ksdd2 import DataError
+from diag.errors import DataError
 
 KSDD2_URL = "https://go.vicos.si/kolektorsdd2"  # redirects to data.vicos.si/.../KolektorSDD2.zip
 KSDD2_SIZE = 853_126_555

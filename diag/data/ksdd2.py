@@ -26,14 +26,15 @@ from typing import Iterable, Sequence
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from diag.errors import DataError
+
 SPLITS = ("train", "test")
 LABELS = ("negative", "positive")
 IMAGE_NAME = re.compile(r"^(\d+)\.png$")
 MASK_SUFFIX = "_GT"
+WIDTH, HEIGHT = 224, 632  # the paper's input size: every prepared image is 224 wide x 632 high
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 
-
-class DataError(ValueError):
-    """Bad input data; the message names the file and says what is wrong."""
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,21 @@ def load_images(paths: Sequence[Path | str]) -> np.ndarray:
             )
         out[i] = image
     return out
+
+
+def list_images(folder: Path | str) -> list[Path]:
+    """Image files directly in ``folder``, sorted; hidden files (a crash's leftovers) are skipped.
+
+    A clear error when the folder is missing or holds no image.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"{folder}: folder not found")
+    images = sorted(p for p in folder.iterdir()
+                    if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file())
+    if not images:
+        raise DataError(f"{folder}: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in this folder")
+    return images
 
 
 def label_from_mask(mask_path: Path) -> str:

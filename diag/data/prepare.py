@@ -23,8 +23,9 @@ import numpy as np
 from PIL import Image
 
 from diag.data.ksdd2 import (
+    HEIGHT,
     SPLITS,
-    DataError,
+    WIDTH,
     Sample,
     mask_path_for,
     open_png,
@@ -32,8 +33,9 @@ from diag.data.ksdd2 import (
     split_by_label,
     write_manifest,
 )
+from diag.errors import DataError
 
-WIDTH, HEIGHT = 224, 632  # the paper's input size: 224 wide x 632 high
+
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,8 @@ from PIL import Image, ImageDraw
 from scipy import ndimage
 from tqdm.auto import tqdm
 
-from diag.data.ksdd2 import DataError, Sample, load_image, load_mask, mask_path_for, write_manifest
-from diag.data.prepare import HEIGHT, WIDTH
+from diag.data.ksdd2 import HEIGHT, WIDTH, Sample, load_image, load_mask, mask_path_for, write_manifest
+from diag.errors import ConfigError, DataError
 
 REPLICA_TAG = 2021  # mixed into every seed; the demo model's pretraining corpus uses another tag
 
@@ -241,7 +241,7 @@ class ReplicaInfo:
 def synthesize(out: Path | str, *, scale: str = "demo", seed: int = 0, progress: bool = True) -> ReplicaInfo:
     """Write the replica into ``out`` (prepared layout), plus ``replica.json`` and ``contact_sheet.png``."""
     if scale not in SCALES:
-        raise ValueError(f"The `scale` parameter must be one of {sorted(SCALES)}. Got {scale!r} instead.")
+        raise ConfigError(f"The `scale` parameter must be one of {sorted(SCALES)}. Got {scale!r} instead.")
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise DataError(f"{out}: already exists and is not empty; choose another --out or remove it")

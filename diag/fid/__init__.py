@@ -1,6 +1,6 @@
 """FID at the Inception pool layers the paper uses (64, 192) and the usual 2048."""
 
-from diag.fid.features import compute_fid, extract_features, list_images
+from diag.fid.features import compute_fid, extract_features
 from diag.fid.frechet import fid_from_features, frechet_distance
 from diag.fid.inception import FIDInception, load_fid_inception
 
@@ -10,6 +10,5 @@ __all__ = [
     "extract_features",
     "fid_from_features",
     "frechet_distance",
-    "list_images",
     "load_fid_inception",
 ]

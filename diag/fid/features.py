@@ -19,27 +19,16 @@ import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
-from diag.data.ksdd2 import DataError
+from diag.data.ksdd2 import list_images
+from diag.errors import ConfigError, DataError
 from diag.fid.frechet import fid_from_features
 from diag.fid.inception import BLOCK_INDEX_BY_DIM, FIDInception, load_fid_inception
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 CACHE_VERSION = "fid-inception-2015-12-05"
 
 
 def default_cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "diag" / "fid-features"
-
-
-def list_images(folder: Path | str) -> list[Path]:
-    """Image files directly in ``folder``, sorted; a clear error when there are none."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise DataError(f"{folder}: folder not found")
-    images = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-    if not images:
-        raise DataError(f"{folder}: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in this folder")
-    return images
 
 
 def load_299(path: Path) -> torch.Tensor:
@@ -115,7 +104,7 @@ def compute_fid(
     """FID between two image folders at each requested Inception dimension."""
     bad = [d for d in dims if d not in BLOCK_INDEX_BY_DIM]
     if bad or not dims:
-        raise ValueError(f"The `dims` parameter must be among {sorted(BLOCK_INDEX_BY_DIM)}. Got {list(dims)} instead.")
+        raise ConfigError(f"The `dims` parameter must be among {sorted(BLOCK_INDEX_BY_DIM)}. Got {list(dims)} instead.")
     real_paths, gen_paths = list_images(real), list_images(generated)
     model = model or load_fid_inception(tuple(dims), device)
     kwargs = dict(batch_size=batch_size, cache_dir=cache_dir, progress=progress)

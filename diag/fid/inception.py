@@ -33,6 +33,8 @@ from pytorch_fid.inception import (
 from torch import nn
 from torchvision.models.inception import BasicConv2d, InceptionB, InceptionD
 
+from diag.errors import ConfigError
+
 FID_HELPER_FILE = "default_1.pt"
 FID_HELPER_SHA1 = "a16e4d89c0ecbc17a915dd76ea9e41211aa82562"
 PYTORCH_FID_FILE = "pt_inception-2015-12-05-6726825d.pth"
@@ -181,7 +183,7 @@ class FIDInception(nn.Module):
         super().__init__()
         unknown = [d for d in dims if d not in BLOCK_INDEX_BY_DIM]
         if unknown or not dims:
-            raise ValueError(f"The `dims` parameter must be among {sorted(BLOCK_INDEX_BY_DIM)}. Got {dims!r} instead.")
+            raise ConfigError(f"The `dims` parameter must be among {sorted(BLOCK_INDEX_BY_DIM)}. Got {dims!r} instead.")
         self.dims = tuple(sorted(dims))
         last = max(BLOCK_INDEX_BY_DIM[d] for d in dims)
         body = build_body()

@@ -19,9 +19,10 @@ images we do its crop -> resize -> paste-back ourselves, with the pipeline's own
 from __future__ import annotations
 
 import inspect
+import math
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -30,8 +31,9 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
-from diag.data.ksdd2 import DataError, load_mask, read_manifest, split_by_label
-from diag.data.prepare import HEIGHT, WIDTH
+from diag.data.ksdd2 import load_mask, read_manifest, split_by_label
+from diag.errors import ConfigError, DataError
+from diag.data.ksdd2 import HEIGHT, WIDTH
 from diag.generate.loading import DEMO_MODEL, bundled_model_path, load_diffusers_pipeline  # noqa: F401 (re-exported)
 from diag.generate.masks import folder_masks, gt_masks, procedural_mask
 from diag.generate.output import OutputWriter, recorded_settings
@@ -61,12 +63,18 @@ class DiagConfig:
 
     def validate(self) -> None:
         if self.canvas not in CANVASES:
-            raise ValueError(f"The `canvas` parameter must be one of {CANVASES}. Got {self.canvas!r} instead.")
+            raise ConfigError(f"The `canvas` parameter must be one of {CANVASES}. Got {self.canvas!r} instead.")
         if not 0 < self.strength <= 1:
-            raise ValueError(f"The `strength` parameter must be in (0, 1]. Got {self.strength!r} instead.")
+            raise ConfigError(f"The `strength` parameter must be in (0, 1]. Got {self.strength!r} instead.")
+        if not (math.isfinite(self.guidance) and self.guidance >= 1):
+            raise ConfigError(f"The `guidance` parameter must be a finite number >= 1 (1 = no guidance). "
+                              f"Got {self.guidance!r} instead.")
         for name in ("n_aug", "steps", "batch_size"):
             if int(getattr(self, name)) < 1:
-                raise ValueError(f"The `{name}` parameter must be >= 1. Got {getattr(self, name)!r} instead.")
+                raise ConfigError(f"The `{name}` parameter must be >= 1. Got {getattr(self, name)!r} instead.")
+        for name in ("seed", "padding_mask_crop"):
+            if int(getattr(self, name)) < 0:
+                raise ConfigError(f"The `{name}` parameter must be >= 0. Got {getattr(self, name)!r} instead.")
 
 
 def load_pipeline(model: str, device: torch.device):
@@ -153,9 +161,8 @@ def generate_diag(data: Path | str, out: Path | str, config: DiagConfig, pipe=No
         mask_names = list(mask_paths)
     plan = release_plan([s.id for s in negatives], mask_names, prompt_set.prompts, config.n_aug, config.seed, prompt_set.weights)
     negative_paths = {s.id: s.image_path for s in negatives}
-    settings = recorded_settings(config)
     writer = OutputWriter(out)
-    writer.check_settings(settings)
+    settings = writer.prepare("diag", data, {**recorded_settings(config), "prompt_set": asdict(prompt_set)})
 
     # 2. this process's share of the missing indices, the pipeline, the canvas
     state = PartialState(cpu=config.device == "cpu")
@@ -176,22 +183,25 @@ def generate_diag(data: Path | str, out: Path | str, config: DiagConfig, pipe=No
     # 3. inpaint batch by batch; every finished image is written at once
     bar = tqdm(total=len(todo), desc=f"DIAG [{state.process_index}]", unit="img", disable=not progress)
     start = time.perf_counter()
-    for first in range(0, len(todo), config.batch_size):
-        items = todo[first : first + config.batch_size]
-        masks = [mask_for(item, mask_paths, config.seed) for item in items]
-        images = [Image.open(negative_paths[i.negative]).convert("RGB").resize(work[::-1], Image.Resampling.BICUBIC) for i in items]
-        mask_images = [Image.fromarray(m.astype(np.uint8) * 255).resize(work[::-1], Image.Resampling.NEAREST) for m in masks]
-        results = inpaint_batch(pipe, images, mask_images, [i.prompt for i in items], [i.noise_seed for i in items],
-                                config, prompt_set.negative_prompt, canvas)
-        for item, result, mask_image in zip(items, results, mask_images):
-            row = {"negative": item.negative, "mask": item.mask, "prompt": item.prompt,
-                   "negative_prompt": prompt_set.negative_prompt, "noise_seed": item.noise_seed,
-                   "canvas_px": f"{canvas[0]}x{canvas[1]}", **settings,
-                   "model_source": str(pipe.config.get("_name_or_path", "")), "diffusers": diffusers_version()}
-            final_mask = np.asarray(mask_image.resize((WIDTH, HEIGHT), Image.Resampling.NEAREST)) > 0
-            writer.write(item.index, result.resize((WIDTH, HEIGHT), Image.Resampling.BICUBIC), final_mask, row)
-        bar.update(len(items))
-        bar.set_postfix(img_per_s=f"{(first + len(items)) / (time.perf_counter() - start):.2f}")
+    with writer.interruptible():
+        for first in range(0, len(todo), config.batch_size):
+            items = todo[first : first + config.batch_size]
+            masks = [mask_for(item, mask_paths, config.seed) for item in items]
+            images = [Image.open(negative_paths[i.negative]).convert("RGB").resize(work[::-1], Image.Resampling.BICUBIC)
+                      for i in items]
+            mask_images = [Image.fromarray(m.astype(np.uint8) * 255).resize(work[::-1], Image.Resampling.NEAREST)
+                           for m in masks]
+            results = inpaint_batch(pipe, images, mask_images, [i.prompt for i in items], [i.noise_seed for i in items],
+                                    config, prompt_set.negative_prompt, canvas)
+            for item, result, mask_image in zip(items, results, mask_images):
+                row = {"negative": item.negative, "mask": item.mask, "prompt": item.prompt,
+                       "negative_prompt": prompt_set.negative_prompt, "noise_seed": item.noise_seed,
+                       "canvas_px": f"{canvas[0]}x{canvas[1]}", **settings,
+                       "model_source": str(pipe.config.get("_name_or_path", "")), "diffusers": diffusers_version()}
+                final_mask = np.asarray(mask_image.resize((WIDTH, HEIGHT), Image.Resampling.NEAREST)) > 0
+                writer.write(item.index, result.resize((WIDTH, HEIGHT), Image.Resampling.BICUBIC), final_mask, row)
+            bar.update(len(items))
+            bar.set_postfix(img_per_s=f"{(first + len(items)) / (time.perf_counter() - start):.2f}")
     bar.close()
     state.wait_for_everyone()
     return writer.finish() if state.is_main_process else writer.manifest

@@ -1,15 +1,21 @@
 """In&Out (Capogrosso et al. 2024), the paper's second baseline: DreamBooth + LoRA, then sampling.
 
-    diag generate inout --data PREPARED --out OUT --n-aug 100       # SD-1.5, needs the internet
-    diag generate inout --data PREPARED --out OUT --model diag-demo-inpaint   # offline demo
+    diag generate inout --profile paper --data PREPARED --out OUT --n-aug 100   # SD-1.5, needs the internet
+    diag generate inout --data PREPARED --out OUT                               # the offline demo model
 
-1. Fine-tune: LoRA adapters (peft) on the UNet's attention projections (to_q/k/v/out), rank
-   and alpha configurable (In&Out: 32 / 16, lr 1e-5, 512 x 512), on the training positives
-   with an instance prompt holding a rare token ("a photo of sks surface defect"); loss =
-   noise-prediction MSE; optional prior preservation with class images that the base
-   model generates from the class prompt. The LoRA is saved as safetensors.
-2. Sample N_aug images text-to-image from the instance prompt (one seeded generator per
-   image) and resize them to 224 x 632.
+The paper profile follows the official In&Out configuration (intelligolabs/in_and_out, a
+kohya sd-scripts LoRA run; see book/differences.md for what still differs), on diffusers + peft:
+
+1. Fine-tune: LoRA rank 32 / alpha 16 on the UNet's attention and feed-forward linears, conv
+   LoRA 4 / 1 on its 3x3 convolutions, LoRA on the CLIP text encoder too; hidden states from
+   the penultimate CLIP layer (clip skip 2); noise-prediction MSE weighted by min-SNR (gamma 5);
+   batch 12, 50 epochs x 10 repeats over the training positives; AdamW (8-bit where
+   bitsandbytes and a GPU exist) at 1e-5, cosine with 3 restarts, no warm-up; the instance
+   prompt "a photo of sks surface defect"; optional prior preservation. One fine-tune per
+   seed serves every N_aug (``lora_dir``), so the 80/100/120 sets are draws of one model.
+2. Merge the LoRA into the weights at ratio 0.65 and sample N_aug images text-to-image at
+   the model's native size (512 px for SD-1.5), one seeded generator per image, stretched to
+   224 x 632.
 
 In&Out images carry no mask; the output layout still has ``masks/`` (empty placeholders,
 so every generator writes the same layout) and the manifest says so. The classifier uses
@@ -22,19 +28,20 @@ UNet a full mask and a blank masked image: the same objective, with their input 
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 from tqdm.auto import tqdm
 from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion_img2img import retrieve_latents
 
-from diag.data.ksdd2 import DataError, load_image, read_manifest, split_by_label
-from diag.data.prepare import HEIGHT, WIDTH
+from diag.data.ksdd2 import HEIGHT, WIDTH, load_image, read_manifest, split_by_label
+from diag.errors import ConfigError, DataError
+from diag.files import write_text_atomic
 from diag.generate.diag import native_resolution
 from diag.generate.loading import load_diffusers_pipeline
 from diag.generate.output import OutputWriter, recorded_settings, refuse_mixed_settings
@@ -42,6 +49,13 @@ from diag.generate.plan import noise_seed
 
 SD15 = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 LORA_FILE = "pytorch_lora_weights.safetensors"
+TEXT_LORA_FILE = "text_encoder_lora.safetensors"
+OPTIMIZERS = ("adamw", "adamw8bit")
+UNET_LINEAR = ["to_q", "to_k", "to_v", "to_out.0", "proj_in", "proj_out", "ff.net.0.proj", "ff.net.2"]
+UNET_CONV = ["conv1", "conv2", "downsamplers.0.conv", "upsamplers.0.conv"]
+TEXT_LINEAR = ["q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2"]
+# what the sampled set depends on but its fine-tune does not
+SAMPLING_FIELDS = ("n_aug", "steps", "guidance", "merge_ratio", "batch_size", "device")
 
 
 @dataclass
@@ -51,19 +65,64 @@ class InOutConfig:
     seed: int = 0
     instance_prompt: str = "a photo of sks surface defect"
     class_prompt: str = "a photo of surface defect"
-    prior_preservation: bool = False
+    prior_preservation: bool = False  # the official config sets a prior loss weight but lists no class images
     num_class_images: int = 200
     prior_loss_weight: float = 1.0
-    train_steps: int = 400
+    # the fine-tune (official: configs/training_config.toml, dataset_config.toml)
     rank: int = 32
     alpha: int = 16
+    conv_rank: int = 4  # 0: no LoRA on the 3x3 convolutions
+    conv_alpha: int = 1
+    text_encoder_lora: bool = True
+    clip_skip: int = 2  # kohya's count: 2 = the penultimate CLIP layer
+    min_snr_gamma: float | None = 5.0
+    train_batch_size: int = 12
+    epochs: int = 50
+    repeats: int = 10  # passes over each positive per epoch
+    train_steps: int | None = None  # None: epochs x repeats x positives / train_batch_size
     lr: float = 1e-5
+    lr_cycles: int = 3  # cosine with restarts
+    optimizer: str = "adamw8bit"  # AdamW where bitsandbytes or a GPU is missing (recorded)
     resolution: int | None = None  # None: the model's native size (512 for SD-1.5)
-    train_batch_size: int = 1
-    steps: int = 30  # sampling
+    # sampling (official: 2_launch_merge_lora.sh, 3_launch_generate_imgs.sh)
+    merge_ratio: float = 0.65
+    steps: int = 30
     guidance: float = 7.5
-    batch_size: int = 1  # sampling batch (images per pipeline call)
+    batch_size: int = 1  # images per sampling call
     device: str = "auto"
+
+    def validate(self) -> None:
+        positive = ["n_aug", "rank", "train_batch_size", "epochs", "repeats", "steps", "batch_size", "num_class_images",
+                    "clip_skip", "lr_cycles"]
+        for name in positive:
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ConfigError(f"The `{name}` parameter must be an integer >= 1. Got {getattr(self, name)!r} instead.")
+        for name in ("seed", "conv_rank"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"The `{name}` parameter must be >= 0. Got {getattr(self, name)!r} instead.")
+        if self.train_steps is not None and self.train_steps < 1:
+            raise ConfigError(f"The `train_steps` parameter must be >= 1 or None. Got {self.train_steps!r} instead.")
+        if self.resolution is not None and (self.resolution < 8 or self.resolution % 8):
+            raise ConfigError(f"The `resolution` parameter must be a multiple of 8 (or None). Got {self.resolution!r} instead.")
+        for name in ("lr", "alpha", "merge_ratio", "prior_loss_weight"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ConfigError(f"The `{name}` parameter must be a finite number > 0. Got {value!r} instead.")
+        if not (math.isfinite(self.guidance) and self.guidance >= 1):
+            raise ConfigError(f"The `guidance` parameter must be a finite number >= 1. Got {self.guidance!r} instead.")
+        if self.min_snr_gamma is not None and not self.min_snr_gamma > 0:
+            raise ConfigError(f"The `min_snr_gamma` parameter must be > 0 or None. Got {self.min_snr_gamma!r} instead.")
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"The `optimizer` parameter must be one of {OPTIMIZERS}. Got {self.optimizer!r} instead.")
+
+    def total_steps(self, n_positives: int) -> int:
+        """Optimiser steps: ``train_steps``, or epochs x repeats over the positives (KSDD2: 10,250)."""
+        return self.train_steps or math.ceil(self.epochs * self.repeats * n_positives / self.train_batch_size)
+
+
+def finetune_settings(config: InOutConfig) -> dict:
+    """What the fine-tune depends on: everything but the sampling settings."""
+    return {k: v for k, v in asdict(config).items() if k not in SAMPLING_FIELDS}
 
 
 def load_base(model: str, device: torch.device):
@@ -82,8 +141,13 @@ def is_inpainting(pipe) -> bool:
 def sample(pipe, prompts: list[str], seeds: list[int], config: InOutConfig, resolution: int) -> list[Image.Image]:
     """Text-to-image; inpainting models get a blank image and a full mask."""
     generators = [torch.Generator().manual_seed(s) for s in seeds]
-    kwargs = dict(prompt=prompts, height=resolution, width=resolution, num_inference_steps=config.steps,
-                  guidance_scale=config.guidance, generator=generators)
+    kwargs = dict(height=resolution, width=resolution, num_inference_steps=config.steps, guidance_scale=config.guidance,
+                  generator=generators)
+    if config.clip_skip > 1:  # encoded here: kohya's sampler skips layers for both branches, diffusers' for one
+        kwargs |= dict(prompt_embeds=embed_prompts(pipe, prompts, config.clip_skip),
+                       negative_prompt_embeds=embed_prompts(pipe, [""] * len(prompts), config.clip_skip))
+    else:
+        kwargs["prompt"] = prompts
     if is_inpainting(pipe):
         blank = Image.new("RGB", (resolution, resolution), (0, 0, 0))
         full = Image.new("L", (resolution, resolution), 255)
@@ -91,28 +155,62 @@ def sample(pipe, prompts: list[str], seeds: list[int], config: InOutConfig, reso
     return pipe(**kwargs).images
 
 
+def tokenize(pipe, prompts: list[str]) -> torch.Tensor:
+    return pipe.tokenizer(prompts, padding="max_length", max_length=pipe.tokenizer.model_max_length, truncation=True,
+                          return_tensors="pt").input_ids
+
+
+@torch.no_grad()
+def embed_prompts(pipe, prompts: list[str], clip_skip: int) -> torch.Tensor:
+    return encode_text(pipe.text_encoder, tokenize(pipe, prompts).to(pipe.text_encoder.device), clip_skip)
+
+
 def to_model_input(images: list[np.ndarray], resolution: int) -> torch.Tensor:
     x = np.stack([np.asarray(Image.fromarray(im).resize((resolution, resolution), Image.Resampling.BICUBIC)) for im in images])
     return torch.from_numpy(x).permute(0, 3, 1, 2).float() / 127.5 - 1
 
 
-def add_lora(unet, rank: int, alpha: int) -> list[torch.nn.Parameter]:
-    """LoRA on the attention projections; every other weight frozen. Returns the trainable ones."""
-    from peft import LoraConfig
+def add_lora(pipe, config: InOutConfig) -> list[torch.nn.Parameter]:
+    """LoRA adapters (peft) where kohya's ``networks.lora`` puts them; every other weight frozen.
 
-    unet.requires_grad_(False)
-    unet.add_adapter(LoraConfig(r=rank, lora_alpha=alpha, init_lora_weights="gaussian",
-                                target_modules=["to_q", "to_k", "to_v", "to_out.0"]))
-    return [p for p in unet.parameters() if p.requires_grad]
+    UNet: attention and feed-forward linears at ``rank``/``alpha``, 3x3 convolutions at
+    ``conv_rank``/``conv_alpha``; the text encoder's attention and MLP linears when
+    ``text_encoder_lora`` (injected with peft directly: transformers' own adapter API asks
+    for a newer peft than the registry has). Returns the trainable parameters.
+    """
+    from peft import LoraConfig, inject_adapter_in_model
+
+    pipe.unet.requires_grad_(False)
+    pipe.text_encoder.requires_grad_(False)
+    conv = UNET_CONV if config.conv_rank > 0 else []
+    pattern = {name: config.conv_rank for name in conv}
+    alphas = {name: config.conv_alpha for name in conv}
+    pipe.unet.add_adapter(LoraConfig(r=config.rank, lora_alpha=config.alpha, init_lora_weights="gaussian",
+                                     target_modules=UNET_LINEAR + conv, rank_pattern=pattern, alpha_pattern=alphas))
+    if config.text_encoder_lora:
+        inject_adapter_in_model(LoraConfig(r=config.rank, lora_alpha=config.alpha, init_lora_weights="gaussian",
+                                           target_modules=TEXT_LINEAR), pipe.text_encoder)
+    return [p for module in (pipe.unet, pipe.text_encoder) for p in module.parameters() if p.requires_grad]
 
 
-def diffusion_loss(pipe, pixels: torch.Tensor, ids: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-    """Noise-prediction MSE, with the inpainting UNet's full-mask input where needed."""
+def encode_text(text_encoder, ids: torch.Tensor, clip_skip: int) -> torch.Tensor:
+    """CLIP hidden states ``clip_skip`` layers from the top (kohya's count), final layer norm applied."""
+    if clip_skip <= 1:
+        return text_encoder(ids)[0]
+    hidden = text_encoder(ids, output_hidden_states=True).hidden_states[-clip_skip]
+    model = getattr(text_encoder, "text_model", text_encoder)  # transformers 5 dropped the text_model level
+    return model.final_layer_norm(hidden)
+
+
+def diffusion_loss(pipe, pixels: torch.Tensor, ids: torch.Tensor, g: torch.Generator, config: InOutConfig) -> torch.Tensor:
+    """Noise-prediction MSE (min-SNR weighted), with the inpainting UNet's full-mask input where needed."""
+    from diffusers.training_utils import compute_snr
+
     device = pipe.unet.device
     scale = pipe.vae.config.scaling_factor
     with torch.no_grad():
         latents = retrieve_latents(pipe.vae.encode(pixels.to(device)), generator=g) * scale
-        text = pipe.text_encoder(ids.to(device))[0]
+    text = encode_text(pipe.text_encoder, ids.to(device), config.clip_skip)
     noise = torch.randn(latents.shape, generator=g).to(device)
     t = torch.randint(0, pipe.scheduler.config.num_train_timesteps, (len(latents),), generator=g).to(device)
     model_input = pipe.scheduler.add_noise(latents, noise, t)
@@ -120,88 +218,163 @@ def diffusion_loss(pipe, pixels: torch.Tensor, ids: torch.Tensor, g: torch.Gener
         with torch.no_grad():
             blank = retrieve_latents(pipe.vae.encode(torch.zeros_like(pixels).to(device)), sample_mode="argmax") * scale
         model_input = torch.cat([model_input, torch.ones_like(latents[:, :1]), blank], 1)
-    return F.mse_loss(pipe.unet(model_input, t, text).sample.float(), noise.float())
+    per_sample = (pipe.unet(model_input, t, text).sample.float() - noise.float()).pow(2).mean(dim=(1, 2, 3))
+    if config.min_snr_gamma is not None:
+        snr = compute_snr(pipe.scheduler, t)
+        per_sample = per_sample * torch.clamp(snr, max=config.min_snr_gamma) / snr
+    return per_sample.mean()
+
+
+def make_optimizer(params: list[torch.nn.Parameter], config: InOutConfig, device: torch.device):
+    """AdamW, 8-bit (bitsandbytes) as the official run where asked for and possible; returns (optimiser, name)."""
+    if config.optimizer == "adamw8bit" and device.type == "cuda":
+        try:
+            import bitsandbytes
+
+            return bitsandbytes.optim.AdamW8bit(params, lr=config.lr), "adamw8bit"
+        except ImportError:
+            pass
+    return torch.optim.AdamW(params, lr=config.lr), "adamw"
 
 
 def finetune_lora(pipe, instance: list[np.ndarray], config: InOutConfig, class_images: list[np.ndarray] | None = None,
-                  progress: bool = True) -> list[float]:
-    """DreamBooth + LoRA on ``instance`` images; returns the loss per step."""
+                  progress: bool = True) -> dict:
+    """DreamBooth + LoRA on ``instance`` images; returns a log (losses, optimiser, steps)."""
+    from diffusers.optimization import get_scheduler
+
     resolution = config.resolution or native_resolution(pipe)
-    params = add_lora(pipe.unet, config.rank, config.alpha)
-    optimizer = torch.optim.AdamW(params, lr=config.lr)
+    params = add_lora(pipe, config)
+    optimizer, optimizer_name = make_optimizer(params, config, pipe.unet.device)
+    steps = config.total_steps(len(instance))
+    schedule = get_scheduler("cosine_with_restarts", optimizer, num_warmup_steps=0, num_training_steps=steps,
+                             num_cycles=config.lr_cycles)
     g = torch.Generator().manual_seed(config.seed)
-    tokenize = lambda text, n: pipe.tokenizer([text] * n, padding="max_length", max_length=pipe.tokenizer.model_max_length,
-                                              truncation=True, return_tensors="pt").input_ids
     pipe.unet.train()
+    pipe.text_encoder.train(config.text_encoder_lora)
+    # each epoch visits every positive `repeats` times, in a seeded order (kohya's dataset repeats)
+    order = torch.cat([torch.randperm(len(instance), generator=g) for _ in range(math.ceil(steps * config.train_batch_size
+                                                                                             / len(instance)) + 1)])
     losses = []
-    for _ in tqdm(range(config.train_steps), desc="In&Out LoRA", disable=not progress):
-        idx = torch.randint(0, len(instance), (config.train_batch_size,), generator=g).tolist()
-        loss = diffusion_loss(pipe, to_model_input([instance[i] for i in idx], resolution), tokenize(config.instance_prompt, len(idx)), g)
+    for step in tqdm(range(steps), desc="In&Out LoRA", disable=not progress):
+        idx = order[step * config.train_batch_size : (step + 1) * config.train_batch_size].tolist()
+        loss = diffusion_loss(pipe, to_model_input([instance[i] for i in idx], resolution),
+                              tokenize(pipe, [config.instance_prompt] * len(idx)), g, config)
         if class_images:
-            cdx = torch.randint(0, len(class_images), (config.train_batch_size,), generator=g).tolist()
-            prior = diffusion_loss(pipe, to_model_input([class_images[i] for i in cdx], resolution), tokenize(config.class_prompt, len(cdx)), g)
+            cdx = torch.randint(0, len(class_images), (len(idx),), generator=g).tolist()
+            prior = diffusion_loss(pipe, to_model_input([class_images[i] for i in cdx], resolution),
+                                   tokenize(pipe, [config.class_prompt] * len(cdx)), g, config)
             loss = loss + config.prior_loss_weight * prior
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        schedule.step()
         losses.append(loss.item())
     pipe.unet.eval()
-    return losses
+    pipe.text_encoder.eval()
+    return {"steps": steps, "optimizer": optimizer_name, "losses_last_20": losses[-20:]}
 
 
 def save_lora(pipe, folder: Path) -> Path:
+    """The UNet's adapters as diffusers' LoRA file (``pipe.load_lora_weights`` reads it), the text encoder's beside it."""
     from diffusers import StableDiffusionPipeline
     from peft import get_peft_model_state_dict
+    from safetensors.torch import save_file
 
-    StableDiffusionPipeline.save_lora_weights(folder, unet_lora_layers=get_peft_model_state_dict(pipe.unet), safe_serialization=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    StableDiffusionPipeline.save_lora_weights(folder, unet_lora_layers=get_peft_model_state_dict(pipe.unet),
+                                              safe_serialization=True)
+    if getattr(pipe.text_encoder, "peft_config", None):
+        save_file(get_peft_model_state_dict(pipe.text_encoder), folder / TEXT_LORA_FILE)
     return folder / LORA_FILE
 
 
-def generate_inout(data: Path | str, out: Path | str, config: InOutConfig, pipe=None, progress: bool = True) -> Path:
-    """Fine-tune (or reuse ``out/lora``), then sample the missing images; returns the manifest."""
+def load_lora(pipe, folder: Path, config: InOutConfig) -> None:
+    """Adapters shaped by ``config``, filled from ``save_lora``'s files."""
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    add_lora(pipe, config)
+    unet = {k.removeprefix("unet."): v for k, v in load_file(folder / LORA_FILE).items()}
+    set_peft_model_state_dict(pipe.unet, unet)
+    if config.text_encoder_lora:
+        set_peft_model_state_dict(pipe.text_encoder, load_file(folder / TEXT_LORA_FILE))
+    pipe.unet.requires_grad_(False)
+    pipe.text_encoder.requires_grad_(False)
+
+
+def merge_lora(pipe, ratio: float) -> None:
+    """Fold every LoRA into its base weight at ``ratio`` (kohya's ``merge_lora.py --ratios``)."""
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    for module in (pipe.unet, pipe.text_encoder):
+        for layer in module.modules():
+            if isinstance(layer, BaseTunerLayer) and not layer.merged:
+                layer.scale_layer(ratio)
+                layer.merge()
+
+
+def fine_tuned(pipe, data: Path, lora_dir: Path, config: InOutConfig, positives: list, progress: bool) -> None:
+    """Fine-tune into ``lora_dir`` (or reuse the LoRA there when it was made the same way), then merge."""
+    wanted = {**finetune_settings(config), "data_fingerprint": data_fingerprint_of(data)}
+    log = lora_dir / "training.json"
+    if log.is_file():
+        refuse_mixed_settings(lora_dir, json.loads(log.read_text()).get("settings", {}), wanted, "its fine-tune was")
+    if (lora_dir / LORA_FILE).is_file() and log.is_file():  # one fine-tune serves every N_aug
+        load_lora(pipe, lora_dir, config)
+    else:
+        start = time.perf_counter()
+        class_images = None
+        resolution = config.resolution or native_resolution(pipe)
+        if config.prior_preservation:
+            seeds = [noise_seed(config.seed + 10_000, i) for i in range(config.num_class_images)]
+            class_images = [np.asarray(im) for s in seeds for im in sample(pipe, [config.class_prompt], [s], config, resolution)]
+        report = finetune_lora(pipe, [load_image(s.image_path) for s in positives], config, class_images, progress)
+        lora_dir.mkdir(parents=True, exist_ok=True)
+        save_lora(pipe, lora_dir)
+        record = {"settings": wanted, **report, "n_class_images": len(class_images or []),
+                  "seconds": round(time.perf_counter() - start, 1)}
+        write_text_atomic(log, json.dumps(record, indent=2) + "\n")  # last: marks the LoRA as finished
+    merge_lora(pipe, config.merge_ratio)
+
+
+def data_fingerprint_of(data: Path) -> str:
+    from diag.data.fingerprint import data_fingerprint
+
+    return data_fingerprint(data)
+
+
+def generate_inout(data: Path | str, out: Path | str, config: InOutConfig, pipe=None, progress: bool = True,
+                   lora_dir: Path | str | None = None) -> Path:
+    """Fine-tune (or reuse ``lora_dir``, default ``out/lora``), then sample the missing images; returns the manifest."""
     from diag.devices import resolve_device
 
+    config.validate()
+    data, out = Path(data), Path(out)
     _, positives = split_by_label(read_manifest(data, "train"))
     if not positives:
-        raise DataError(f"{Path(data) / 'train.csv'}: no positive training images to fine-tune on")
-    out = Path(out)
-    lora_dir = out / "lora"
-    settings = recorded_settings(config)
+        raise DataError(f"{data / 'train.csv'}: no positive training images to fine-tune on")
+    lora_dir = Path(lora_dir) if lora_dir else out / "lora"
     writer = OutputWriter(out)
-    writer.check_settings(settings)
-    if (lora_dir / "training.json").is_file():
-        trained = json.loads((lora_dir / "training.json").read_text())
-        refuse_mixed_settings(lora_dir, trained, settings, "its fine-tune was")
-    done = writer.done()
-    todo = [index for index in range(config.n_aug) if index not in done]
+    settings = writer.prepare("inout", data, recorded_settings(config))
+    todo = [index for index in range(config.n_aug) if index not in writer.done()]
     if not todo:  # a finished set: no need to load the model
         return writer.finish()
     device = resolve_device(config.device)
     pipe = pipe or load_base(config.model, device)
     pipe.set_progress_bar_config(disable=True)
     resolution = config.resolution or native_resolution(pipe)
-    start = time.perf_counter()
-    if (lora_dir / LORA_FILE).is_file():  # resume: the fine-tune is done
-        pipe.load_lora_weights(lora_dir, weight_name=LORA_FILE)
-    else:
-        class_images = None
-        if config.prior_preservation:
-            seeds = [noise_seed(config.seed + 10_000, i) for i in range(config.num_class_images)]
-            class_images = [np.asarray(im) for s in seeds for im in sample(pipe, [config.class_prompt], [s], config, resolution)]
-        losses = finetune_lora(pipe, [load_image(s.image_path) for s in positives], config, class_images, progress)
-        save_lora(pipe, lora_dir)
-        (lora_dir / "training.json").write_text(json.dumps({**asdict(config), "losses": losses[-20:],
-                                                            "seconds": round(time.perf_counter() - start, 1)}, indent=2))
+    fine_tuned(pipe, data, lora_dir, config, positives, progress)
     empty = np.zeros((HEIGHT, WIDTH), bool)
     bar = tqdm(total=len(todo), desc="In&Out", unit="img", disable=not progress)
-    for first in range(0, len(todo), config.batch_size):
-        indices = todo[first : first + config.batch_size]
-        seeds = [noise_seed(config.seed, index) for index in indices]
-        images = sample(pipe, [config.instance_prompt] * len(indices), seeds, config, resolution)
-        for index, seed, image in zip(indices, seeds, images):
-            row = {"prompt": config.instance_prompt, "noise_seed": seed, "mask": "none (text-to-image; empty placeholder)",
-                   **settings}
-            writer.write(index, image.resize((WIDTH, HEIGHT), Image.Resampling.BICUBIC), empty, row)
-        bar.update(len(indices))
+    with writer.interruptible():
+        for first in range(0, len(todo), config.batch_size):
+            indices = todo[first : first + config.batch_size]
+            seeds = [noise_seed(config.seed, index) for index in indices]
+            images = sample(pipe, [config.instance_prompt] * len(indices), seeds, config, resolution)
+            for index, seed, image in zip(indices, seeds, images):
+                row = {"prompt": config.instance_prompt, "noise_seed": seed, "mask": "none (text-to-image; empty placeholder)",
+                       "lora": str(lora_dir), **settings}
+                writer.write(index, image.resize((WIDTH, HEIGHT), Image.Resampling.BICUBIC), empty, row)
+            bar.update(len(indices))
     bar.close()
     return writer.finish()

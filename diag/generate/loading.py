@@ -12,13 +12,34 @@ from pathlib import Path
 
 import torch
 
-from diag.data.ksdd2 import DataError
+from diag.errors import DataError
 
 DEMO_MODEL = "diag-demo-inpaint"
 
 
 def bundled_model_path() -> Path:
     return Path(__file__).resolve().parent.parent / "resources" / DEMO_MODEL
+
+
+def model_folder(model: str) -> Path | None:
+    """The local folder of ``model`` (the bundled demo model or a path), or None for a hub id."""
+    path = bundled_model_path() if model == DEMO_MODEL else Path(model)
+    return path if path.is_dir() else None
+
+
+def model_defaults(model: str) -> dict:
+    """The sampling defaults a model folder carries in ``diag_defaults.json`` (empty if none)."""
+    folder = model_folder(model)
+    path = folder / "diag_defaults.json" if folder else None
+    if path is None or not path.is_file():
+        return {}
+    try:
+        defaults = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise DataError(f"{path}: not valid JSON ({error})") from None
+    if not isinstance(defaults, dict):
+        raise DataError(f"{path}: expected a JSON object of settings")
+    return defaults
 
 
 def dtype_keyword(version: str) -> str:

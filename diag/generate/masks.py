@@ -14,8 +14,9 @@ import numpy as np
 from PIL import Image, ImageDraw
 from scipy import ndimage
 
-from diag.data.ksdd2 import DataError, load_mask, read_manifest, split_by_label
-from diag.data.prepare import HEIGHT, WIDTH
+from diag.data.ksdd2 import load_mask, read_manifest, split_by_label
+from diag.errors import DataError
+from diag.data.ksdd2 import HEIGHT, WIDTH
 
 
 def gt_masks(data: Path | str) -> dict[str, Path]:

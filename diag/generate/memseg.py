@@ -26,9 +26,10 @@ from PIL import Image
 from scipy import ndimage
 from tqdm.auto import tqdm
 
-from diag.data.ksdd2 import DataError, load_image, read_manifest, split_by_label
-from diag.data.prepare import HEIGHT, WIDTH
-from diag.fid.features import list_images
+from diag.data.ksdd2 import load_image, read_manifest, split_by_label
+from diag.errors import ConfigError, DataError
+from diag.data.ksdd2 import HEIGHT, WIDTH
+from diag.data.ksdd2 import list_images
 from diag.generate.output import OutputWriter, recorded_settings
 from diag.generate.perlin import perlin_2d
 
@@ -43,6 +44,18 @@ class MemSegConfig:
     foreground_threshold: int | None = None  # grey level; None: the whole image is foreground
     threshold: float = 0.5  # Perlin threshold
     delta_min: float = 0.15
+
+    def validate(self) -> None:
+        if self.n_aug < 1:
+            raise ConfigError(f"The `n_aug` parameter must be >= 1. Got {self.n_aug!r} instead.")
+        if self.seed < 0:
+            raise ConfigError(f"The `seed` parameter must be >= 0. Got {self.seed!r} instead.")
+        if self.foreground_threshold is not None and not 0 <= self.foreground_threshold <= 255:
+            raise ConfigError(f"The `foreground_threshold` parameter must be a grey level in 0..255 (or None). "
+                              f"Got {self.foreground_threshold!r} instead.")
+        if not 0 < self.threshold < 1 or not 0 <= self.delta_min <= 1:
+            raise ConfigError(f"The `threshold` must be in (0, 1) and `delta_min` in [0, 1]. "
+                              f"Got {self.threshold!r} and {self.delta_min!r} instead.")
 
 
 def perlin_roi(rng: np.random.Generator, threshold: float = 0.5) -> np.ndarray:
@@ -81,7 +94,8 @@ def texture_source(rng: np.random.Generator, negatives: list[Path], textures: li
     """A texture image at 632 x 224: from the folder, or a jittered negative, or colour noise."""
     if textures:
         path = textures[int(rng.integers(len(textures)))]
-        return np.asarray(Image.open(path).convert("RGB").resize((WIDTH, HEIGHT), Image.Resampling.BILINEAR), float)
+        texture = Image.fromarray(load_image(path))  # a one-line error naming an unreadable file
+        return np.asarray(texture.resize((WIDTH, HEIGHT), Image.Resampling.BILINEAR), float)
     if rng.random() < 0.5:
         return colour_jitter(load_image(negatives[int(rng.integers(len(negatives)))]), rng, strength=0.9)
     res = (2 ** int(rng.integers(2, 6)), 2 ** int(rng.integers(2, 6)))
@@ -109,24 +123,25 @@ def synthesize_one(image: np.ndarray, rng: np.random.Generator, negatives: list[
 
 def generate_memseg(data: Path | str, out: Path | str, config: MemSegConfig, progress: bool = True) -> Path:
     """Write ``config.n_aug`` MemSeg images into ``out`` (resumable, deterministic for the seed)."""
+    config.validate()
     negatives, _ = split_by_label(read_manifest(data, "train"))
     if not negatives:
         raise DataError(f"{Path(data) / 'train.csv'}: no negative training images")
     textures = list_images(config.textures) if config.textures else None
     paths = [s.image_path for s in negatives]
     writer = OutputWriter(out)
-    settings = recorded_settings(config)
-    writer.check_settings(settings)
+    settings = writer.prepare("memseg", data, recorded_settings(config))
     done = writer.done()
     start = time.perf_counter()
-    for index in tqdm(range(config.n_aug), desc="MemSeg", unit="img", disable=not progress):
-        if index in done:
-            continue
-        rng = np.random.default_rng([config.seed, index])  # one stream per image: resumable
-        choice = int(rng.integers(len(paths)))
-        image, roi, kind, delta = synthesize_one(load_image(paths[choice]), rng, paths, textures, config)
-        row = {"negative": negatives[choice].id, "mask": "perlin", "source": kind, "delta": round(delta, 4), **settings}
-        writer.write(index, Image.fromarray(image), roi, row)
+    with writer.interruptible():
+        for index in tqdm(range(config.n_aug), desc="MemSeg", unit="img", disable=not progress):
+            if index in done:
+                continue
+            rng = np.random.default_rng([config.seed, index])  # one stream per image: resumable
+            choice = int(rng.integers(len(paths)))
+            image, roi, kind, delta = synthesize_one(load_image(paths[choice]), rng, paths, textures, config)
+            row = {"negative": negatives[choice].id, "mask": "perlin", "source": kind, "delta": round(delta, 4), **settings}
+            writer.write(index, Image.fromarray(image), roi, row)
     manifest = writer.finish()
     if progress:
         print(f"MemSeg: {config.n_aug} images, {(time.perf_counter() - start) / max(config.n_aug - len(done), 1):.3f} s per image")

@@ -1,36 +1,36 @@
 """The generators' shared output layout, written atomically and resumably.
 
+    OUT/set.json           what the set is: generator, data fingerprint, every setting (written first)
     OUT/imgs/00000.png     the generated image (224 x 632), as the release names it
     OUT/masks/00000.png    where the defect was put ({0, 255}; empty for maskless methods)
     OUT/meta/00000.json    that image's manifest row (written last)
     OUT/manifest.csv       all rows, rebuilt from meta/ (index, source ids, prompt, seed, settings)
 
 An index counts as done only when its image, mask and row all exist, so a crash between
-writes just redoes that index. A folder made with other settings is never resumed (the two
-halves would not be one set): ``check_settings`` names what differs. Each index has its own
-files, so several processes (or GPUs) can write into one folder at once; ``finish`` merges
-the rows.
+writes just redoes that index. A folder is resumed only when its ``set.json`` records the
+same generator, data and settings; otherwise the run stops and names each difference, and
+a non-empty folder without ``set.json`` (not made by diag) is never written into. Each
+index has its own files, so several processes (or GPUs) can write into one folder at once;
+``finish`` merges the rows.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
-import os
 from dataclasses import asdict
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 from PIL import Image
 
-from diag.data.ksdd2 import DataError
+from diag.errors import DataError, DiagError
+from diag.files import is_temporary, write_atomic, write_text_atomic
 
-
-def _replace_atomically(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}{path.suffix}")
-    write(tmp)
-    tmp.replace(path)
+SET_FILE = "set.json"
+LAYOUT = ("imgs", "masks", "meta")
 
 
 def recorded_settings(config) -> dict:
@@ -39,13 +39,14 @@ def recorded_settings(config) -> dict:
 
 
 def settings_mismatch(recorded: dict, wanted: dict) -> dict[str, tuple]:
-    """Keys in both whose values differ; ``wanted`` goes through JSON first, as the rows did."""
+    """Keys of either whose values differ; ``wanted`` goes through JSON first, as the record did."""
     wanted = json.loads(json.dumps(wanted))
-    return {key: (recorded[key], value) for key, value in wanted.items() if key in recorded and recorded[key] != value}
+    keys = dict.fromkeys([*recorded, *wanted])
+    return {key: (recorded.get(key), wanted.get(key)) for key in keys if recorded.get(key) != wanted.get(key)}
 
 
 def refuse_mixed_settings(where: Path, recorded: dict, wanted: dict, what: str) -> None:
-    """Raise if ``recorded`` (an existing row or log) disagrees with ``wanted``; nothing is deleted."""
+    """Raise if ``recorded`` (an existing set or log) disagrees with ``wanted``; nothing is deleted."""
     differ = settings_mismatch(recorded, wanted)
     if differ:
         listed = ", ".join(f"{key}={old!r} (this run: {new!r})" for key, (old, new) in differ.items())
@@ -73,19 +74,67 @@ class OutputWriter:
         indices = {int(p.stem) for p in metas}
         return {i for i in indices if self.image_path(i).is_file() and self.mask_path(i).is_file()}
 
-    def check_settings(self, settings: dict) -> None:
-        """Refuse to add images made with other settings to the ones already here."""
-        done = sorted(self.done())
-        if done:
-            recorded = json.loads(self.meta_path(done[0]).read_text())
-            refuse_mixed_settings(self.out, recorded, settings, f"its {len(done)} images were")
+    def recorded(self) -> dict | None:
+        """The set's record (``set.json``), or None for a folder that has none."""
+        path = self.out / SET_FILE
+        if not path.is_file():
+            return None
+        try:
+            return json.loads(path.read_text())
+        except json.JSONDecodeError as error:
+            raise DataError(f"{path}: not valid JSON ({error}); move the folder away to make a new set") from None
+
+    def prepare(self, generator: str, data: Path | str, settings: dict) -> dict:
+        """Check the folder may take this set, record it, and return what each row records.
+
+        Refuses a folder of another generator, data or settings (naming each difference) and a
+        non-empty folder that diag did not make; removes a crash's temporary files.
+        """
+        from diag.data.fingerprint import data_fingerprint
+
+        wanted = {"generator": generator, "data_fingerprint": data_fingerprint(data), **settings}
+        self.check_writable()
+        recorded = self.recorded()
+        if recorded is None:
+            foreign = sorted(str(p.relative_to(self.out)) for p in self.out.rglob("*") if p.is_file()) \
+                if self.out.is_dir() else []
+            if foreign:
+                shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+                raise DataError(f"{self.out}: not empty and not a set made by diag (no {SET_FILE}); it holds {shown}. "
+                                "Choose an empty or new --out.")
+        else:
+            done = len(self.done())
+            refuse_mixed_settings(self.out, recorded, wanted, f"this set ({done} images) was")
+        self.remove_temporaries()
+        if recorded is None:
+            write_text_atomic(self.out / SET_FILE, json.dumps(wanted, indent=2, default=str) + "\n")
+        return wanted
+
+    def check_writable(self) -> None:
+        """A one-line error before any compute when ``out`` cannot be a folder we write into."""
+        if self.out.exists() and not self.out.is_dir():
+            raise DataError(f"{self.out}: exists and is not a folder; choose another --out")
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+            probe = self.out / f".write-test.{id(self)}.tmp"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as error:
+            raise DataError(f"{self.out}: cannot write here ({error.strerror})") from None
+
+    def remove_temporaries(self) -> None:
+        for folder in LAYOUT:
+            if (self.out / folder).is_dir():
+                for path in (self.out / folder).iterdir():
+                    if is_temporary(path):
+                        path.unlink(missing_ok=True)
 
     def write(self, index: int, image: Image.Image, mask: np.ndarray, row: dict) -> None:
         """Image, then mask, then the row; each under a temporary name, then renamed."""
         mask_image = Image.fromarray((np.asarray(mask) > 0).astype(np.uint8) * 255)
-        _replace_atomically(self.image_path(index), lambda p: image.save(p, format="PNG"))
-        _replace_atomically(self.mask_path(index), lambda p: mask_image.save(p, format="PNG"))
-        _replace_atomically(self.meta_path(index), lambda p: p.write_text(json.dumps({"index": index, **row})))
+        write_atomic(self.image_path(index), lambda p: image.save(p, format="PNG"))
+        write_atomic(self.mask_path(index), lambda p: mask_image.save(p, format="PNG"))
+        write_text_atomic(self.meta_path(index), json.dumps({"index": index, **row}, default=str))
 
     def rows(self) -> list[dict]:
         return [json.loads(self.meta_path(i).read_text()) for i in sorted(self.done())]
@@ -101,5 +150,14 @@ class OutputWriter:
                 writer.writeheader()
                 writer.writerows(rows)
 
-        _replace_atomically(self.manifest, write)
-        return self.manifest
+        return write_atomic(self.manifest, write)
+
+    @contextlib.contextmanager
+    def interruptible(self) -> Iterator[None]:
+        """Ctrl-C: write the manifest of the finished images, then stop with one line."""
+        try:
+            yield
+        except KeyboardInterrupt:
+            self.finish()
+            raise DiagError(f"{self.out}: interrupted with {len(self.done())} images finished; "
+                            "run the same command again to complete the set") from None

@@ -21,6 +21,8 @@ from typing import Sequence
 
 import numpy as np
 
+from diag.errors import ConfigError
+
 
 @dataclass(frozen=True)
 class PlanItem:
@@ -54,11 +56,11 @@ def release_plan(
 ) -> list[PlanItem]:
     """The full plan, drawn up front in the release's order (mask first, then image)."""
     if not negatives:
-        raise ValueError("no defect-free (negative) training images to inpaint into")
+        raise ConfigError("no defect-free (negative) training images to inpaint into")
     if not masks:
-        raise ValueError("the mask set is empty")
+        raise ConfigError("the mask set is empty")
     if n_aug < 1:
-        raise ValueError(f"The `n_aug` parameter must be >= 1. Got {n_aug!r} instead.")
+        raise ConfigError(f"The `n_aug` parameter must be >= 1. Got {n_aug!r} instead.")
     rng = random.Random(seed)  # the same Mersenne Twister stream as the release's random.seed(seed)
     negatives, masks = list(negatives), list(masks)
     plan = []

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from diag.data.ksdd2 import DataError
+from diag.errors import DataError
 
 
 @dataclass(frozen=True)

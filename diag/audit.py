@@ -1,0 +1,91 @@
+"""What a results folder holds, against its profile: the lines of the book's warning banner.
+
+``diag reproduce --from-results`` renders whatever a folder holds; this says, from what the
+results themselves record (grid rows, each generated set's ``set.json``, the FID tables),
+which cells are missing and which settings differ from the profile's, so a book made from
+n_aug = 4, one seed, one epoch and random weights can never pass for the paper's.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from diag.config import Config, profile_config
+from diag.data.fingerprint import is_replica
+from diag.experiments import GENERATORS, current_rows, grid_cells, read_rows
+from diag.fid.table import table_path
+
+CLASSIFIER_KEYS = ("backbone", "weights", "input_size", "epochs", "batch_size", "lr")
+SET_KEYS = {
+    "diag": ("model", "steps", "guidance", "strength", "canvas", "padding_mask_crop", "masks", "prompts"),
+    "memseg": ("textures", "foreground_threshold"),
+    "inout": ("model", "train_steps", "epochs", "repeats", "train_batch_size", "rank", "alpha", "conv_rank",
+              "text_encoder_lora", "clip_skip", "min_snr_gamma", "lr", "steps", "guidance", "merge_ratio", "resolution"),
+}
+
+
+def audit(profile: str, results: Path | str, data: Path | str, compute_config: Config | None = None) -> list[str]:
+    """Human-readable differences between ``results`` and ``profile``'s settings; empty when none."""
+    reference = profile_config(profile)
+    results = Path(results)
+    lines = []
+    if profile == "paper" and is_replica(data):
+        lines.append("the data is the offline replica, not KSDD2")
+    lines += grid_lines(reference, results)
+    lines += set_lines(reference, results)
+    fid_n = 100 if 100 in reference.grid.n_augs else reference.grid.n_augs[0]
+    if not table_path(results, fid_n).is_file():
+        lines.append(f"FID: no table at N_aug = {fid_n} ({table_path(results, fid_n).name})")
+    return lines
+
+
+def plain(value):
+    """numpy scalars (from a CSV) as Python values, so 50 and int64(50) compare equal."""
+    return value.item() if hasattr(value, "item") else value
+
+
+def differing(key: str, recorded: list, expected) -> str | None:
+    """One line when any recorded value differs from ``expected``."""
+    values = {json.dumps(plain(v), default=str) for v in recorded} - {json.dumps(expected, default=str)}
+    if not values:
+        return None
+    return f"{key}: {', '.join(sorted(values))} recorded (profile: {json.dumps(expected, default=str)})"
+
+
+def grid_lines(reference: Config, results: Path) -> list[str]:
+    lines = []
+    for scenario in ("zero-shot", "full-shot"):
+        methods = (["none"] if scenario == "full-shot" else []) + list(GENERATORS)
+        expected = grid_cells(scenario, methods, reference.grid.n_augs, reference.grid.seeds)
+        rows = current_rows(read_rows(results / scenario))
+        present = {(r.scenario, r.method, int(r.n_aug), int(r.seed)) for r in rows.itertuples(index=False)}
+        missing = [c for c in expected if c not in present]
+        if missing:
+            example = ", ".join(f"{m} N_aug {n} seed {s}" for _, m, n, s in missing[:2])
+            lines.append(f"{scenario}: {len(missing)} of {len(expected)} cells missing (e.g. {example})")
+        extra = sorted({int(n) for n in rows.get("n_aug", pd.Series(dtype=int))} - {0, *reference.grid.n_augs})
+        if extra:
+            lines.append(f"{scenario}: rows at N_aug {extra}, not among the profile's {reference.grid.n_augs}")
+        for key in CLASSIFIER_KEYS:
+            if key in rows:
+                line = differing(f"{scenario} classifier.{key}", list(rows[key].dropna()), getattr(reference.classifier, key))
+                lines += [line] if line else []
+    return lines
+
+
+def set_lines(reference: Config, results: Path) -> list[str]:
+    lines = []
+    for method, keys in SET_KEYS.items():
+        records = []
+        for folder in sorted((results / "generated" / method).glob("augmented_*")):
+            if (folder / "set.json").is_file():
+                records.append(json.loads((folder / "set.json").read_text()))
+        expected = getattr(reference, method)
+        for key in keys:
+            line = differing(f"{method}.{key}", [r[key] for r in records if key in r], getattr(expected, key))
+            lines += [line] if line else []
+    return lines
+

@@ -1,0 +1,258 @@
+"""One config per profile: every setting of every step, in one object.
+
+    config = profile_config("paper")                       # the paper's values
+    config = apply_overrides(config, ["diag.steps=2", "grid.n_augs=4", "classifier.epochs=1"])
+
+The CLI, the experiment grid, ``diag reproduce`` and the notebooks' ``parameters`` cells all
+build their settings here; each default is written once, in the section's dataclass (the
+paper's value) or in ``DEMO`` below (what the offline demo changes). Any field can be
+overridden as ``SECTION.FIELD=VALUE``; values are parsed by the field's type and checked at
+the edge, with a message that names the field, the rule and the value.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import types
+import typing
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Iterable
+
+from diag.classify.train import TrainConfig
+from diag.errors import ConfigError
+from diag.generate.diag import DEMO_MODEL, DiagConfig
+from diag.generate.inout import InOutConfig
+from diag.generate.loading import model_defaults
+from diag.generate.memseg import MemSegConfig
+
+PROFILES = ("demo", "paper")
+
+
+@dataclass
+class DataConfig:
+    path: str | None = None  # a prepared KSDD2 folder; the paper profile requires it
+    replica_scale: str = "full"  # demo only: the replica made when `path` is None (demo | small | full)
+    replica_seed: int = 0
+
+
+@dataclass
+class GridConfig:
+    n_augs: list[int] = field(default_factory=lambda: [80, 100, 120])
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    val_fraction: float = 0.0  # > 0: also pick the threshold on this share of the training data
+
+
+@dataclass
+class FIDConfig:
+    dims: list[int] = field(default_factory=lambda: [64, 192])
+    batch_size: int = 50
+    device: str = "auto"
+
+
+@dataclass
+class Config:
+    """Every setting of one profile; ``profile`` names the profile it started from."""
+
+    profile: str
+    data: DataConfig
+    diag: DiagConfig
+    memseg: MemSegConfig
+    inout: InOutConfig
+    classifier: TrainConfig
+    fid: FIDConfig
+    grid: GridConfig
+
+    @property
+    def label(self) -> str:
+        """Shown beside every number this config produces."""
+        if self.profile == "demo":
+            return "DEMO numbers (offline replica, small models)"
+        return "paper profile"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+SECTIONS = ("data", "diag", "memseg", "inout", "classifier", "fid", "grid")
+
+# What the demo profile changes from the paper's values, and why (see book/differences.md).
+DEMO: dict[str, dict[str, Any]] = {
+    "data": {"replica_scale": "demo"},
+    # the bundled model: a crop of the unresized image at its native 64 px; batch 4 is 1.3 s
+    # instead of 1.9 s per image on 2 CPU cores (benchmarks/generate.py)
+    "diag": {"model": DEMO_MODEL, "canvas": "crop", "batch_size": 4},
+    # In&Out's recipe at demo scale: the same instance prompt, a smaller LoRA, a larger step,
+    # minutes instead of hours; a 2-layer text encoder has no layer to skip
+    "inout": {"model": DEMO_MODEL, "train_steps": 100, "rank": 8, "alpha": 8, "conv_rank": 4, "conv_alpha": 4,
+              "lr": 1e-3, "train_batch_size": 8, "batch_size": 4, "clip_skip": 1, "resolution": None},
+    # no ImageNet ResNet offline: frozen FID-Inception features and a small head; the head
+    # is tiny, so a larger step than the paper's 1e-4
+    "classifier": {"backbone": "fid-inception", "lr": 1e-3},
+    "grid": {"n_augs": [100], "val_fraction": 0.1},
+}
+
+
+def profile_config(profile: str) -> Config:
+    """The settings of ``profile`` ("demo" or "paper")."""
+    if profile not in PROFILES:
+        raise ConfigError(f"The `profile` parameter must be one of {PROFILES}. Got {profile!r} instead.")
+    config = Config(profile, DataConfig(), DiagConfig(), MemSegConfig(), InOutConfig(), TrainConfig(), FIDConfig(),
+                    GridConfig())
+    if profile == "demo":
+        config = replace(config, **{name: replace(getattr(config, name), **changes) for name, changes in DEMO.items()})
+        config = with_model_defaults(config, set())
+    return config
+
+
+def with_model_defaults(config: Config, overridden: set[str]) -> Config:
+    """Apply the DIAG model's own ``diag_defaults.json`` (its guidance, canvas, steps) unless overridden.
+
+    The demo model's card explains its values; the paper's guidance 20 belongs to SDXL.
+    """
+    defaults = model_defaults(config.diag.model)
+    changes = {k: v for k, v in defaults.items() if k in {"guidance", "canvas", "steps"} and f"diag.{k}" not in overridden}
+    if "guidance" in changes and "inout.guidance" not in overridden and config.inout.model == config.diag.model:
+        config = replace(config, inout=replace(config.inout, guidance=changes["guidance"]))
+    return replace(config, diag=replace(config.diag, **changes)) if changes else config
+
+
+def section_types(section: str) -> dict[str, Any]:
+    """Field name -> type of one section's dataclass."""
+    cls = type(getattr(profile_config("paper"), section))
+    return typing.get_type_hints(cls)
+
+
+def parse_value(key: str, text: str, kind: Any) -> Any:
+    """``text`` as a value of type ``kind`` (int, float, str, bool, list[int], X | None)."""
+    args = typing.get_args(kind)
+    if typing.get_origin(kind) in (typing.Union, types.UnionType) and type(None) in args:
+        if text.strip().lower() in ("none", "null", ""):
+            return None
+        kind = next(a for a in args if a is not type(None))
+    if typing.get_origin(kind) is list:
+        (item,) = typing.get_args(kind)
+        parts = [p.strip() for p in text.split(",") if p.strip()]
+        if not parts:
+            raise ConfigError(f"{key}: expected a comma-separated list of {item.__name__}; got {text!r}")
+        return [parse_value(key, p, item) for p in parts]
+    try:
+        if kind is bool:
+            lowered = text.strip().lower()
+            if lowered not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError
+            return lowered in ("true", "1", "yes")
+        if kind is int:
+            return int(text)
+        if kind is float:
+            value = float(text)
+            if not math.isfinite(value):
+                raise ValueError
+            return value
+    except ValueError:
+        raise ConfigError(f"{key}: expected {'a finite ' if kind is float else 'an '}{kind.__name__}; got {text!r}") from None
+    return text
+
+
+def split_override(text: str) -> tuple[str, str, str]:
+    """``"diag.steps=2"`` -> ("diag", "steps", "2"), with a clear error for anything else."""
+    key, sep, value = text.partition("=")
+    section, dot, name = key.strip().partition(".")
+    if not sep or not dot:
+        raise ConfigError(f"--set {text!r}: expected SECTION.FIELD=VALUE, e.g. diag.steps=2")
+    if section not in SECTIONS:
+        raise ConfigError(f"--set {text!r}: unknown section {section!r}; sections: {', '.join(SECTIONS)}")
+    known = section_types(section)
+    name = name.replace("-", "_")
+    if name not in known:
+        raise ConfigError(f"--set {text!r}: {section} has no field {name!r}; fields: {', '.join(known)}")
+    return section, name, value
+
+
+def apply_overrides(config: Config, overrides: Iterable[str]) -> Config:
+    """``config`` with each ``SECTION.FIELD=VALUE`` applied, then every section validated."""
+    overrides = list(overrides or [])
+    changes: dict[str, dict[str, Any]] = {}
+    for text in overrides:
+        section, name, value = split_override(text)
+        changes.setdefault(section, {})[name] = parse_value(f"{section}.{name}", value, section_types(section)[name])
+    for section, values in changes.items():
+        config = replace(config, **{section: replace(getattr(config, section), **values)})
+    config = with_model_defaults(config, {f"{s}.{n}" for s, values in changes.items() for n in values})
+    validate(config)
+    return config
+
+
+def validate(config: Config) -> None:
+    """Check every section; a section's own ``validate`` says what was expected."""
+    for name in SECTIONS:
+        section = getattr(config, name)
+        if hasattr(section, "validate"):
+            try:
+                section.validate()
+            except (ValueError, ConfigError) as error:
+                raise ConfigError(f"{name}: {error}") from None
+    if config.data.replica_scale not in ("demo", "small", "full"):
+        raise ConfigError(f"data.replica_scale: must be demo, small or full; got {config.data.replica_scale!r}")
+    for key in ("n_augs", "seeds"):
+        values = getattr(config.grid, key)
+        if not values or min(values) < (1 if key == "n_augs" else 0):
+            raise ConfigError(f"grid.{key}: must be a non-empty list of {'positive' if key == 'n_augs' else 'non-negative'} "
+                              f"integers; got {values!r}")
+    if not 0 <= config.grid.val_fraction < 1:
+        raise ConfigError(f"grid.val_fraction: must be in [0, 1); got {config.grid.val_fraction!r}")
+    if not config.fid.dims or not set(config.fid.dims) <= {64, 192, 768, 2048} or config.fid.batch_size < 1:
+        raise ConfigError(f"fid: dims must be among 64, 192, 768, 2048 and batch_size >= 1; got {config.fid.dims!r}, "
+                          f"{config.fid.batch_size!r}")
+
+
+def build_config(profile: str, overrides: Iterable[str] = ()) -> Config:
+    """The profile's settings with ``overrides`` (``SECTION.FIELD=VALUE`` strings) applied."""
+    return apply_overrides(profile_config(profile), overrides)
+
+
+def describe_differences(config: Config, reference: Config, keys: Iterable[str]) -> list[str]:
+    """``section.field: ours (profile: theirs)`` for each of ``keys`` that differs."""
+    out = []
+    for key in keys:
+        section, name = key.split(".")
+        ours, theirs = getattr(getattr(config, section), name), getattr(getattr(reference, section), name)
+        if ours != theirs:
+            out.append(f"{key}: {ours!r} (profile: {theirs!r})")
+    return out
+
+
+def save_config(config: Config, path: Path) -> None:
+    from diag.files import write_text_atomic
+
+    write_text_atomic(path, json.dumps(config.to_dict(), indent=2, default=str) + "\n")
+
+
+def field_help(section: str, name: str) -> str:
+    """An option's help: the default of each profile."""
+    show = lambda v: ",".join(map(str, v)) if isinstance(v, list) else v  # noqa: E731 - as typed on the command line
+    paper, demo = (show(getattr(getattr(profile_config(p), section), name)) for p in ("paper", "demo"))
+    if paper == demo:
+        return f"default: {paper}"
+    return f"default: {demo} (demo), {paper} (paper)"
+
+
+def add_section_options(parser, section: str, skip: Iterable[str] = (), rename: dict[str, str] | None = None) -> None:
+    """One ``--field-name`` option per field of ``section``, read back by ``overrides_from_args``.
+
+    Options carry no default of their own: an option left out keeps the profile's value.
+    """
+    rename = rename or {}
+    for name in section_types(section):
+        if name in skip:
+            continue
+        flag = rename.get(name, "--" + name.replace("_", "-"))
+        parser.add_argument(flag, dest=f"cfg:{section}.{name}", default=None, metavar="VALUE",
+                            help=field_help(section, name))
+
+
+def overrides_from_args(args) -> list[str]:
+    """The ``SECTION.FIELD=VALUE`` strings of the options given, then ``--set`` ones (which win)."""
+    given = [f"{dest[4:]}={value}" for dest, value in vars(args).items() if dest.startswith("cfg:") and value is not None]
+    return given + list(getattr(args, "set", None) or [])

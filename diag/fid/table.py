@@ -1,0 +1,72 @@
+"""Table III as the book reads it: FID of each method's generated set against the real positives.
+
+    diag fid --table RESULTS --n-aug 100 --data DATA     # writes RESULTS/fid_100.csv
+
+Each row records the data fingerprint, its generated set's fingerprint and the dims, and the
+table is redone only when one of them changes.
+"""
+
+from __future__ import annotations
+
+import shutil
+import warnings
+from pathlib import Path
+from typing import Sequence
+
+import pandas as pd
+
+from diag.data.fingerprint import data_fingerprint
+from diag.data.ksdd2 import read_manifest
+from diag.errors import MissingResult
+from diag.experiments import GENERATORS, generated_dir, set_fingerprint, write_csv_atomic
+
+
+def table_path(results: Path | str, n_aug: int) -> Path:
+    return Path(results) / f"fid_{n_aug}.csv"
+
+
+def real_positives(data: Path, folder: Path) -> Path:
+    """The training positives, copied into ``folder`` (FID compares folders of images only)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for sample in read_manifest(data, "train"):
+        if sample.is_positive and not (folder / sample.image_path.name).exists():
+            shutil.copyfile(sample.image_path, folder / sample.image_path.name)
+    return folder
+
+
+def fid_table(data: Path | str, results: Path | str, n_aug: int, *, dims: Sequence[int] = (64, 192),
+              methods: Sequence[str] = GENERATORS, compute: bool = True, device: str = "cpu",
+              batch_size: int = 50, progress: bool = False) -> pd.DataFrame:
+    """FID (``dims``, and 2048 where N allows) of ``results/generated/<method>/augmented_<n_aug>``."""
+    from diag.fid.features import compute_fid
+
+    data, results = Path(data), Path(results)
+    path = table_path(results, n_aug)
+    if not compute:
+        if path.is_file():
+            return pd.read_csv(path)
+        raise MissingResult(f"{path}: FID table missing (diag fid --table {results} --n-aug {n_aug} writes it)")
+    fingerprint = data_fingerprint(data)
+    sets = {method: set_fingerprint(generated_dir(results / "generated", method, n_aug)) for method in methods}
+    if path.is_file():
+        table = pd.read_csv(path)
+        same = "data_fingerprint" in table and set(table["data_fingerprint"]) == {fingerprint}
+        if same and dict(zip(table["method"], table["generated_sha1"])) == sets:
+            return table  # computed on the data and sets that are here now
+    positives = real_positives(data, results / "real-positives")
+    n_real = len(list(positives.glob("*.png")))
+    rows = []
+    for method in methods:
+        n = min(n_real, n_aug)
+        wanted = tuple(sorted(set(dims) | ({2048} if n > 2048 else set())))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # N < d is reported in the table instead
+            scores = compute_fid(positives, generated_dir(results / "generated", method, n_aug) / "imgs", dims=wanted,
+                                 cache_dir=results / "feature-cache", device=device, batch_size=batch_size,
+                                 progress=progress)
+        rows.append({"method": method, "n_real": n_real, "n_generated": n_aug,
+                     **{f"fid_{d}": v for d, v in scores.items()}, "rank_deficient_192": n <= 192,
+                     "generated_sha1": sets[method], "data_fingerprint": fingerprint})
+    table = pd.DataFrame(rows)
+    write_csv_atomic(table, path)
+    return table

@@ -1,0 +1,52 @@
+"""Writing files so that a crash never leaves half a file, and hashing what was read.
+
+Every file the package writes goes through ``write_atomic``: the content goes to a hidden
+temporary name beside the target (``.NAME.PID.tmp``), then one rename puts it in place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Callable, Iterable
+
+TEMP_SUFFIX = ".tmp"
+
+
+def temporary_name(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{os.getpid()}{TEMP_SUFFIX}")
+
+
+def is_temporary(path: Path) -> bool:
+    """A leftover of ``write_atomic`` (a crash between write and rename)."""
+    return path.name.startswith(".") and path.name.endswith(TEMP_SUFFIX)
+
+
+def write_atomic(path: Path | str, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp)``, then rename ``tmp`` onto ``path``; the temporary file never survives."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temporary_name(path)
+    try:
+        write(tmp)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def write_text_atomic(path: Path | str, text: str) -> Path:
+    return write_atomic(path, lambda tmp: tmp.write_text(text))
+
+
+def sha1_of_files(paths: Iterable[Path], names: bool = True) -> str:
+    """One SHA-1 over the files' names (optional) and bytes, in the given order."""
+    digest = hashlib.sha1()
+    for path in paths:
+        if names:
+            digest.update(Path(path).name.encode())
+        with open(path, "rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+    return digest.hexdigest()

@@ -1,0 +1,200 @@
+"""The results chapters' tables, figures and sentences, computed from the grid rows.
+
+Chapters 4 (zero-shot, Table I) and 5 (full-shot, Table II) call ``show_grid``; chapter 6
+calls ``fid_table``/``fid_figure``. Every sentence is made here from the numbers, so a page
+never states an ordering or a gap that its own results do not show.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from diag.experiments import METHOD_NAMES, reported_fid, reported_results
+
+PAPER_FID_NAMES = {"MemSeg": "memseg", "In&Out (DDPM)": "inout", "DIAG": "diag"}
+METRICS = ("ap", "precision", "recall")
+
+
+def grid_stats(rows: pd.DataFrame) -> pd.DataFrame:
+    """Mean, std and seed count of each metric per (method, N_aug)."""
+    grouped = rows.groupby(["method", "n_aug"])[list(METRICS)]
+    stats = grouped.mean().add_suffix("_mean").join(grouped.std().fillna(0.0).add_suffix("_std"))
+    stats["seeds"] = rows.groupby(["method", "n_aug"]).size()
+    return stats.reset_index()
+
+
+def paper_values(scenario: str) -> pd.DataFrame:
+    paper = reported_results()
+    return paper[paper["scenario"] == scenario]
+
+
+def results_table(rows: pd.DataFrame, scenario: str, tag: str):
+    """One row per method and N_aug: ours as ``mean ± std``, the paper's beside; best bold, second underlined."""
+    stats = grid_stats(rows)
+    paper = paper_values(scenario)
+    table = []
+    for r in stats.itertuples(index=False):
+        entry = {"method": METHOD_NAMES[r.method], "N_aug": "—" if r.method == "none" else int(r.n_aug),
+                 "seeds": int(r.seeds)}
+        ref = paper[(paper["method"] == METHOD_NAMES[r.method]) & (paper["n_aug"] == r.n_aug)]
+        for m in METRICS:
+            entry[f"{m.upper() if m == 'ap' else m} ({tag})"] = f"{getattr(r, m + '_mean'):.3f} ± {getattr(r, m + '_std'):.3f}"
+            entry[f"{m.upper() if m == 'ap' else m} (paper)"] = f"{ref[m].iloc[0]:.3f}" if len(ref) else "—"
+        table.append(entry)
+    frame = pd.DataFrame(table)
+    return frame.style.hide(axis="index").apply(rank_marks, axis=0)
+
+
+def rank_marks(column: pd.Series) -> list[str]:
+    """Bold for the best value of a metric column, underline for the second (as the paper marks them)."""
+    if column.name in ("method", "N_aug", "seeds"):
+        return [""] * len(column)
+    values = pd.to_numeric(column.astype(str).str.split(" ").str[0], errors="coerce")
+    order = values.rank(ascending=False, method="min")
+    return ["font-weight: bold" if o == 1 else "text-decoration: underline" if o == 2 else "" for o in order]
+
+
+def method_means(rows: pd.DataFrame) -> pd.DataFrame:
+    """Mean AP over N_aug and seeds per method, with the seeds' spread (mean std over N_aug)."""
+    stats = grid_stats(rows[rows["method"] != "none"])
+    return stats.groupby("method").agg(ap=("ap_mean", "mean"), spread=("ap_std", "mean")).sort_values("ap", ascending=False)
+
+
+def comparison_text(rows: pd.DataFrame, scenario: str, tag: str) -> str:
+    """A paragraph comparing this run's ordering of methods with the paper's, computed from the rows."""
+    ours = method_means(rows)
+    paper = paper_values(scenario).groupby("method")["ap"].mean().sort_values(ascending=False)
+    names = lambda order: " > ".join(METHOD_NAMES.get(m, m) for m in order)
+    our_order = list(ours.index)
+    paper_order = [k for name in paper.index for k, v in METHOD_NAMES.items() if v == name and k in our_order]
+    values = ", ".join(f"{METHOD_NAMES[m]} {ours.loc[m, 'ap']:.3f}" for m in our_order)
+    parts = [f"Averaged over N_aug and seeds, this run ({tag}) orders the methods by AP as "
+             f"{names(our_order)} ({values}); the paper orders them {names(paper_order)}."]
+    if our_order == paper_order:
+        parts.append("The orderings agree.")
+    else:
+        parts.append("The orderings differ.")
+    if len(ours) > 1:
+        gaps = []
+        for a, b in zip(our_order, our_order[1:]):
+            gap = ours.loc[a, "ap"] - ours.loc[b, "ap"]
+            noise = ours.loc[a, "spread"] + ours.loc[b, "spread"]
+            if gap <= noise:
+                gaps.append(f"{METHOD_NAMES[a]} vs {METHOD_NAMES[b]} ({gap:.3f} apart, seeds spread {noise:.3f})")
+        if gaps:
+            parts.append("Within the seeds' spread, so not a meaningful difference: " + "; ".join(gaps) + ".")
+    if "none" in set(rows["method"]):
+        base = rows.loc[rows["method"] == "none", "ap"].mean()
+        best = our_order[0]
+        parts.append(f"Without augmentation the classifier reaches AP {base:.3f}; the best method adds "
+                     f"{ours.loc[best, 'ap'] - base:+.3f}.")
+    if our_order != paper_order and tag == "DEMO":
+        parts.append("Likely reasons: the demo replaces SDXL with a 4 M-parameter inpainting model, KSDD2 with a "
+                     "procedural replica whose defects the MemSeg noise also resembles, and the ResNet-50 with a "
+                     "small head on frozen features (see Differences from the paper).")
+    return " ".join(parts)
+
+
+def ap_figure(rows: pd.DataFrame, scenario: str, label: str, tag: str):
+    """AP against N_aug per method (mean ± std over seeds), the paper's dashed, no augmentation as a line."""
+    import matplotlib.pyplot as plt
+
+    paper = paper_values(scenario)
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    for method, group in rows[rows["method"] != "none"].groupby("method"):
+        stats = group.groupby("n_aug")["ap"].agg(["mean", "std"]).fillna(0)
+        line = ax.errorbar(stats.index, stats["mean"], yerr=stats["std"], marker="o", capsize=3,
+                           label=f"{METHOD_NAMES[method]} ({tag})")
+        ref = paper[paper["method"] == METHOD_NAMES[method]]
+        ax.plot(ref["n_aug"], ref["ap"], "--", color=line[0].get_color(), alpha=0.6, label=f"{METHOD_NAMES[method]} (paper)")
+    if "none" in set(rows["method"]):
+        ax.axhline(rows.loc[rows["method"] == "none", "ap"].mean(), color="grey", lw=1, label=f"no augmentation ({tag})")
+    ax.set_xlabel("N_aug")
+    ax.set_ylabel("AP")
+    ax.set_title(f"{scenario}: AP vs N_aug — {label}", fontsize=9)
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+def threshold_moves(rows: pd.DataFrame) -> pd.DataFrame:
+    """Precision/recall/accuracy at the authors' test-set threshold vs one chosen on validation data."""
+    cols = [c for c in ("precision", "recall", "accuracy") if f"val_{c}" in rows]
+    if not cols:
+        return pd.DataFrame()
+    moves = rows.groupby("method")[[*cols, *[f"val_{c}" for c in cols]]].mean().round(3)
+    moves.index = [METHOD_NAMES[m] for m in moves.index]
+    return moves.rename(columns={f"val_{c}": f"{c} (validation threshold)" for c in cols})
+
+
+def show_grid(run, scenario: str) -> pd.DataFrame:
+    """Chapter 4/5's body: the table, the paragraph, the threshold comparison and the plot."""
+    import matplotlib.pyplot as plt
+    from IPython.display import Markdown, display
+
+    rows = run.grid(scenario)
+    run.banner()
+    display(results_table(rows, scenario, run.numbers))
+    display(Markdown(comparison_text(rows, scenario, run.numbers)))
+    moves = threshold_moves(rows)
+    if not moves.empty:
+        display(Markdown("How precision and recall move when the threshold is chosen on a validation split of the "
+                         "training data instead of on the test set (mean over seeds):"))
+        display(moves)
+    ap_figure(rows, scenario, run.label, run.numbers)
+    plt.show()
+    return rows
+
+
+def fid_table(fid: pd.DataFrame, tag: str):
+    """Table III: ours beside the paper's, no index, no fingerprints."""
+    paper = reported_fid()
+    paper["method"] = paper["method"].map(PAPER_FID_NAMES)
+    table = fid.merge(paper[["method", "fid_64", "fid_192"]], on="method", how="left", suffixes=("", "_paper"))
+    out = pd.DataFrame({"method": table["method"].map(METHOD_NAMES), "N": table["n_generated"],
+                        "real positives": table["n_real"]})
+    for dim in (64, 192, 2048):
+        if f"fid_{dim}" in table:
+            out[f"FID-{dim} ({tag})"] = table[f"fid_{dim}"].map(lambda v: f"{v:.4f}")
+        if f"fid_{dim}_paper" in table:
+            out[f"FID-{dim} (paper)"] = table[f"fid_{dim}_paper"].map(lambda v: "—" if np.isnan(v) else f"{v:.3f}")
+    return out.style.hide(axis="index")
+
+
+def fid_figure(fid: pd.DataFrame, label: str, tag: str):
+    """FID on a log scale, so that every method shows beside the paper's values."""
+    import matplotlib.pyplot as plt
+
+    paper = reported_fid()
+    paper["method"] = paper["method"].map(PAPER_FID_NAMES)
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3))
+    x = np.arange(len(fid))
+    for ax, dim in zip(axes, ("fid_64", "fid_192")):
+        ref = paper.set_index("method").reindex(fid["method"])[dim]
+        ax.bar(x - 0.2, fid[dim], 0.4, label=tag)
+        ax.bar(x + 0.2, ref.to_numpy(), 0.4, label="paper")
+        ax.set_yscale("log")
+        ax.set_xticks(x, fid["method"].map(METHOD_NAMES))
+        ax.set_title(dim.replace("fid_", "FID-"), fontsize=9)
+        ax.legend(fontsize=7)
+    fig.suptitle(f"{label} (log scale; lower is closer to the real positives)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def fid_text(fid: pd.DataFrame, tag: str) -> str:
+    """The FID ordering against the paper's, and what N allows."""
+    ours = fid.set_index("method")["fid_64"].sort_values()
+    paper = reported_fid().assign(method=lambda f: f["method"].map(PAPER_FID_NAMES)).set_index("method")["fid_64"]
+    paper = paper.sort_values()
+    order = lambda s: " < ".join(METHOD_NAMES[m] for m in s.index)
+    agree = list(ours.index) == list(paper.index)
+    n = int(fid["n_generated"].min())
+    text = (f"FID-64 orders the sets {order(ours)} in this run ({tag}) and {order(paper)} in the paper: the orderings "
+            f"{'agree' if agree else 'differ'}. ")
+    text += (f"With N = {n} images per set, the 192-dimensional covariance is {'rank-deficient' if n <= 192 else 'full-rank'}"
+             " (a covariance estimated from N images has rank at most N - 1, so with fewer images than features some "
+             "directions have no variance estimate at all and FID there is dominated by noise); FID-2048 would need more "
+             f"than 2048 images per set, so it is {'shown' if 'fid_2048' in fid else 'not computed'} here.")
+    return text
