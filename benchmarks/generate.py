@@ -41,7 +41,7 @@ def full_size_sdxl(device: str):
     """SDXL-inpaint's architecture with random weights (configs written out; no download)."""
     from diffusers import UNet2DConditionModel
 
-    from diag.generate.tiny import tiny_sdxl_inpaint_pipeline
+    from diag.testing import tiny_sdxl_inpaint_pipeline
 
     pipe = tiny_sdxl_inpaint_pipeline()
     pipe.unet = UNet2DConditionModel(
@@ -63,8 +63,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     from diag.data.synthetic import synthesize
-    from diag.generate.diag import DEMO_MODEL, DiagConfig, load_pipeline
-    from diag.generate.tiny import tiny_sdxl_inpaint_pipeline
+    from diag.generate.diag import DiagConfig, load_pipeline
+    from diag.generate.loading import DEMO_MODEL
+    from diag.testing import tiny_sdxl_inpaint_pipeline
 
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "replica"

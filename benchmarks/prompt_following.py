@@ -55,7 +55,8 @@ def contact_sheet(data: Path, folders: list[Path], path: Path, columns: int = 8)
 def main() -> None:
     from diag.data.synthetic import synthesize
     from diag.demo_model.check import COPPER, PAPER_NEGATIVE, WHITE, prompt_response
-    from diag.generate.diag import DEMO_MODEL, load_pipeline
+    from diag.generate.diag import load_pipeline
+    from diag.generate.loading import DEMO_MODEL
     from diag.workflow import settings
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -27,17 +27,26 @@ SET_KEYS = {
 }
 
 
-def audit(profile: str, results: Path | str, data: Path | str, compute_config: Config | None = None) -> list[str]:
-    """Human-readable differences between ``results`` and ``profile``'s settings; empty when none."""
+SCOPES = ("data", "sets", "zero-shot", "full-shot", "fid")
+
+
+def audit(profile: str, results: Path | str, data: Path | str, scopes: tuple[str, ...] = SCOPES) -> list[str]:
+    """Human-readable differences between ``results`` and ``profile``'s settings; empty when none.
+
+    ``scopes`` picks what a page shows: a results page speaks of its own table only.
+    """
     reference = profile_config(profile)
     results = Path(results)
     lines = []
-    if profile == "paper" and is_replica(data):
+    if "data" in scopes and profile == "paper" and is_replica(data):
         lines.append("the data is the offline replica, not KSDD2")
-    lines += grid_lines(reference, results)
-    lines += set_lines(reference, results)
+    for scenario in ("zero-shot", "full-shot"):
+        if scenario in scopes:
+            lines += grid_lines(reference, results, scenario)
+    if "sets" in scopes:
+        lines += set_lines(reference, results)
     fid_n = 100 if 100 in reference.grid.n_augs else reference.grid.n_augs[0]
-    if not table_path(results, fid_n).is_file():
+    if "fid" in scopes and not table_path(results, fid_n).is_file():
         lines.append(f"FID: no table at N_aug = {fid_n} ({table_path(results, fid_n).name})")
     return lines
 
@@ -55,9 +64,9 @@ def differing(key: str, recorded: list, expected) -> str | None:
     return f"{key}: {', '.join(sorted(values))} recorded (profile: {json.dumps(expected, default=str)})"
 
 
-def grid_lines(reference: Config, results: Path) -> list[str]:
+def grid_lines(reference: Config, results: Path, scenario: str) -> list[str]:
     lines = []
-    for scenario in ("zero-shot", "full-shot"):
+    for scenario in (scenario,):
         methods = (["none"] if scenario == "full-shot" else []) + list(GENERATORS)
         expected = grid_cells(scenario, methods, reference.grid.n_augs, reference.grid.seeds)
         rows = current_rows(read_rows(results / scenario))

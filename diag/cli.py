@@ -183,7 +183,6 @@ def add_fid_command(subparsers: argparse._SubParsersAction) -> None:
 
 def cmd_train(args: argparse.Namespace) -> None:
     import json
-    from dataclasses import replace
 
     from diag.classify import evaluation_set, train_classifier, training_set
 

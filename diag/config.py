@@ -22,9 +22,9 @@ from typing import Any, Iterable
 
 from diag.classify.train import TrainConfig
 from diag.errors import ConfigError
-from diag.generate.diag import DEMO_MODEL, DiagConfig
+from diag.generate.diag import DiagConfig
 from diag.generate.inout import InOutConfig
-from diag.generate.loading import model_defaults
+from diag.generate.loading import DEMO_MODEL, model_defaults
 from diag.generate.memseg import MemSegConfig
 
 PROFILES = ("demo", "paper")

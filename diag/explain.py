@@ -15,7 +15,8 @@ from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion_img2img impo
 from PIL import Image, ImageDraw
 
 from diag.data.ksdd2 import read_manifest, split_by_label
-from diag.generate.diag import DEMO_MODEL, load_pipeline
+from diag.generate.diag import load_pipeline
+from diag.generate.loading import DEMO_MODEL
 
 SIZE = 64
 

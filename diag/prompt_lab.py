@@ -9,7 +9,7 @@ candidates go into a curated set in the generators' layout (``imgs/``, ``masks/`
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -107,6 +107,7 @@ class PromptLab:
         """The interactive lab (ipywidgets): mask, prompts, Generate, then Keep per candidate."""
         import ipywidgets as w
         import matplotlib.pyplot as plt
+        from IPython.display import display
 
         mask = w.Dropdown(options=self.mask_names(), description="mask")
         prompt = w.Text(value="white marks on the wall", description="prompt")
@@ -126,7 +127,7 @@ class PromptLab:
                 keeps = [w.Button(description=f"Keep {i + 1}") for i in range(4)]
                 for i, button in enumerate(keeps):
                     button.on_click(lambda _b, i=i: print("kept:", self.keep(state["candidates"][i])))
-                display(w.HBox(keeps))  # noqa: F821 - IPython's display
+                display(w.HBox(keeps))
 
         generate.on_click(on_generate)
         return w.VBox([mask, prompt, negative, generate, output])

@@ -134,7 +134,7 @@ def show_grid(run, scenario: str) -> pd.DataFrame:
     from IPython.display import Markdown, display
 
     rows = run.grid(scenario)
-    run.banner()
+    run.banner(scenario)
     display(results_table(rows, scenario, run.numbers))
     display(Markdown(comparison_text(rows, scenario, run.numbers)))
     moves = threshold_moves(rows)

@@ -183,17 +183,21 @@ class Run:
         return None
 
     # --- what the results folder holds, against the profile ------------------------------
-    def differences(self) -> list[str]:
+    def differences(self, scopes: Sequence[str] | None = None) -> list[str]:
         """What this run's results lack or do otherwise than the profile (the banner's lines)."""
-        from diag.audit import audit
+        from diag.audit import SCOPES, audit
 
-        return audit(self.config.profile, self.results, self.data, compute_config=self.config if self.compute else None)
+        return audit(self.config.profile, self.results, self.data, tuple(scopes or SCOPES))
 
-    def banner(self) -> None:
-        """A visible warning on the page when the results are partial or made with other settings."""
+    def banner(self, *scopes: str) -> None:
+        """A visible warning on the page when its results are partial or made with other settings.
+
+        ``scopes``: what the page shows ("zero-shot", "full-shot", "fid"); the data and the
+        generated sets are always checked.
+        """
         from IPython.display import HTML, display
 
-        lines = self.differences()
+        lines = self.differences(("data", "sets", *scopes))
         if not lines:
             return
         items = "".join(f"<li>{escape(line)}</li>" for line in lines)
@@ -245,9 +249,10 @@ def write_manifest(run: Run) -> None:
     """``results/manifest.json``: the data folder, its fingerprint, whether it is a replica, every setting."""
     from importlib.metadata import version
 
+    inside = run.data.resolve().is_relative_to(run.results.resolve())
     manifest = {"profile": run.config.profile, "data": str(run.data.resolve()), "data_fingerprint": data_fingerprint(run.data),
-                "replica": run.replica, "overrides": run.overrides, "diag_version": version("diag"),
-                "config": run.config.to_dict()}
+                "replica": run.replica, "replica_in_results": inside, "overrides": run.overrides,
+                "diag_version": version("diag"), "config": run.config.to_dict()}
     write_text_atomic(run.results / "manifest.json", json.dumps(manifest, indent=2, default=str) + "\n")
 
 
@@ -256,12 +261,21 @@ def setup(profile: str, results_dir: Path | str, data_dir: Path | str | None = N
     """The run a chapter works in: its config (profile + overrides), results folder and data.
 
     The paper profile needs a prepared KSDD2 folder (``data_dir`` or ``data.path``); only the
-    demo profile ever makes a replica.
+    demo profile ever makes a replica. Rendering (``compute=False``) takes the data folder and the
+    settings the results were made with from ``results/manifest.json``.
     """
+    results = Path(results_dir)
+    if not compute and (results / "manifest.json").is_file():
+        recorded = json.loads((results / "manifest.json").read_text())
+        overrides = [*recorded.get("overrides", []), *overrides]
+        if data_dir is None and recorded.get("data") and not recorded.get("replica_in_results"):
+            data_dir = recorded["data"]
+            if not (Path(data_dir) / "train.csv").is_file():
+                raise MissingResult(f"{results / 'manifest.json'} names the data folder {data_dir}, which is not here; "
+                                    "pass the prepared data with --data")
     config = build_config(profile, overrides)
     if data_dir is not None:
         config = replace(config, data=replace(config.data, path=str(data_dir)))
-    results = Path(results_dir)
     if config.data.path is not None:
         data = Path(config.data.path)
         read_manifest(data, "train")  # a one-line error when it is not a prepared folder

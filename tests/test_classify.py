@@ -16,7 +16,7 @@ from diag.classify.model import build_resnet50
 from diag.classify.train import TrainConfig, train_classifier
 from diag.cli import main
 from diag.data.ksdd2 import read_manifest, split_by_label
-from diag.profiles import get_profile
+from diag.config import profile_config
 
 
 def make_generated(replica: Path, out: Path, n: int) -> Path:
@@ -80,7 +80,7 @@ def test_resnet50_trains_end_to_end(replica: Path, generated: Path) -> None:
 
 
 def demo_config(**changes: object) -> TrainConfig:
-    return replace(get_profile("demo").classifier, epochs=5, device="cpu", **changes)
+    return replace(profile_config("demo").classifier, epochs=5, device="cpu", **changes)
 
 
 def test_demo_classifier_is_deterministic_and_reports_the_final_epoch(replica: Path, generated: Path, tmp_path: Path) -> None:
@@ -105,5 +105,26 @@ def test_cli_train_writes_metrics(replica: Path, generated: Path, tmp_path: Path
     args = ["train", "--data", str(replica), "--scenario", "full-shot", "--generated", str(generated),
             "--n-aug", "4", "--epochs", "2", "--device", "cpu", "--out", str(tmp_path / "run")]
     assert main(args) == 0
-    assert "[demo (offline replica" in capsys.readouterr().out
+    assert "[DEMO numbers (offline replica" in capsys.readouterr().out
     assert (tmp_path / "run" / "metrics.json").is_file()
+
+
+def test_batchnorm_is_frozen_after_the_first_epoch_as_in_the_release(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The release's loop leaves the network in eval mode after epoch 1; the switch restores train mode."""
+    import torchvision
+
+    from diag.classify.model import ResNetClassifier
+    from diag.classify.train import TrainConfig, fit
+
+    modes = []
+    original = ResNetClassifier.forward
+    monkeypatch.setattr(ResNetClassifier, "forward", lambda self, x: modes.append(self.training) or original(self, x))
+    monkeypatch.setattr("diag.classify.model.torchvision.models.resnet50",
+                        lambda weights=None: torchvision.models.resnet18(weights=None))  # small and fast
+    x = torch.randint(0, 255, (4, 64, 32, 3), dtype=torch.uint8)
+    y = np.array([0, 1, 0, 1])
+    for every_epoch, expected in ((False, [True, False, False]), (True, [True, True, True])):
+        modes.clear()
+        fit(TrainConfig(weights="none", epochs=3, batch_size=4, device="cpu", bn_train_every_epoch=every_epoch), x, y,
+            progress=False)
+        assert modes == expected

@@ -20,9 +20,10 @@ from diag.demo_model.check import COPPER, WHITE, prompt_response, region_change
 from diag.demo_model.corpus import CORPUS_TAG, render_sample, vocabulary
 from diag.demo_model.pretrain import PretrainConfig, pretrain
 from diag.data.synthetic import REPLICA_TAG
-from diag.generate.diag import DEMO_MODEL, bundled_model_path, generate_diag, load_pipeline
+from diag.generate.diag import generate_diag, load_pipeline
+from diag.generate.loading import DEMO_MODEL, bundled_model_path
 from diag.generate.loading import dtype_keyword
-from diag.workflow import settings
+from diag.config import profile_config
 
 MODEL = bundled_model_path()
 
@@ -75,7 +76,7 @@ def demo_pipe():
 @pytest.fixture(scope="module")
 def prompt_stats(replica: Path, demo_pipe, tmp_path_factory: pytest.TempPathFactory) -> dict[str, pd.DataFrame]:
     """16 unseen replica negatives with gt masks per prompt, the demo profile's settings."""
-    config = replace(settings("demo").diag, n_aug=16, device="cpu")
+    config = replace(profile_config("demo").diag, n_aug=16, device="cpu")
     stats = prompt_response(replica, tmp_path_factory.mktemp("prompts"), config, pipe=demo_pipe)
     return {prompt: rows for prompt, rows in stats.groupby("prompt")}
 
@@ -92,7 +93,7 @@ def test_copper_shifts_the_hue_toward_copper(prompt_stats: dict) -> None:
 
 
 def test_pixels_outside_the_mask_are_unchanged(replica: Path, demo_pipe, tmp_path: Path) -> None:
-    config = replace(settings("demo").diag, n_aug=2, device="cpu")
+    config = replace(profile_config("demo").diag, n_aug=2, device="cpu")
     generate_diag(replica, tmp_path / "g", config, pipe=demo_pipe, progress=False)
     rows = pd.read_csv(tmp_path / "g" / "manifest.csv", dtype={"negative": str})
     negatives = {s.id: s.image_path for s in read_manifest(replica, "train")}
@@ -122,6 +123,6 @@ def test_pretraining_at_a_tiny_scale_resumes_and_loads(replica: Path, tmp_path: 
     assert calls == [] and not (out / "checkpoint.pt").exists()
     pipe = load_pipeline(str(out), torch.device("cpu"))
     assert type(pipe).__name__ == "StableDiffusionInpaintPipeline"
-    generate_diag(replica, tmp_path / "gen", replace(settings("demo").diag, model=str(out), n_aug=1, steps=2, device="cpu"),
+    generate_diag(replica, tmp_path / "gen", replace(profile_config("demo").diag, model=str(out), n_aug=1, steps=2, device="cpu"),
                   progress=False)
     assert (tmp_path / "gen" / "imgs" / "00000.png").is_file()

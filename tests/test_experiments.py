@@ -9,6 +9,8 @@ import pandas as pd
 import pytest
 
 import diag.experiments as experiments
+from diag.config import build_config
+from diag.errors import ConfigError
 from diag.experiments import run_grid, summarize
 from tests.test_classify import make_generated
 
@@ -21,16 +23,23 @@ def generated(replica: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def grid(replica: Path, generated: Path, out: Path, seeds: list[int], scenario: str = "zero-shot", methods=("diag",)) -> pd.DataFrame:
-    return run_grid(scenario=scenario, methods=list(methods), n_augs=[4], seeds=seeds, profile="demo", data=replica,
-                    generated=generated, out=out, overrides={"epochs": 3, "device": "cpu"}, progress=False)
+def demo_config(*overrides: str):
+    return build_config("demo", ["grid.n_augs=4", "classifier.device=cpu", *overrides])
+
+
+def grid(replica: Path, generated: Path, out: Path, seeds: list[int], scenario: str = "zero-shot", methods=("diag",),
+         epochs: int = 3) -> pd.DataFrame:
+    config = demo_config(f"grid.seeds={','.join(map(str, seeds))}", f"classifier.epochs={epochs}")
+    return run_grid(config, scenario=scenario, methods=list(methods), data=replica, generated=generated, out=out,
+                    progress=False)
 
 
 def test_grid_rows_resume_and_summary(replica: Path, generated: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "results"
     first = grid(replica, generated, out, seeds=[0, 1])
     assert len(first) == 2 and list(first["seed"]) == [0, 1]
-    for column in ("ap", "precision", "recall", "auroc", "accuracy", "val_ap", "val_precision", "epochs", "backbone", "profile", "wall_s"):
+    for column in ("ap", "precision", "recall", "auroc", "accuracy", "val_ap", "val_precision", "epochs", "backbone", "profile",
+                   "wall_s", "weights", "input_size", "batch_size", "lr", "data_fingerprint", "settings_id"):
         assert column in first.columns
     assert (first["backbone"] == "fid-inception").all() and (first["epochs"] == 3).all()
     assert (out / "curves" / "zero-shot_diag_4_seed0.csv").is_file()
@@ -72,7 +81,7 @@ def test_full_shot_reference_row(replica: Path, generated: Path, tmp_path: Path)
     results = grid(replica, generated, tmp_path / "r", seeds=[0], scenario="full-shot", methods=("none", "memseg"))
     assert set(results["method"]) == {"none", "memseg"}
     assert results.loc[results["method"] == "none", "n_aug"].item() == 0
-    with pytest.raises(ValueError, match="full-shot reference only"):
+    with pytest.raises(ConfigError, match="full-shot reference only"):
         grid(replica, generated, tmp_path / "z", seeds=[0], methods=("none",))
 
 
@@ -81,9 +90,9 @@ def test_grids_share_one_feature_cache(replica: Path, generated: Path, tmp_path:
     import diag.fid.features as features
 
     shared = tmp_path / "feature-cache"
-    run = lambda scenario, out: run_grid(scenario=scenario, methods=["diag"], n_augs=[4], seeds=[0], profile="demo",
-                                         data=replica, generated=generated, out=out, feature_cache=shared,
-                                         overrides={"epochs": 2, "device": "cpu"}, progress=False)
+    config = demo_config("grid.seeds=0", "classifier.epochs=2")
+    run = lambda scenario, out: run_grid(config, scenario=scenario, methods=["diag"], data=replica, generated=generated,
+                                         out=out, feature_cache=shared, progress=False)
     run("zero-shot", tmp_path / "zero-shot")
     assert any(shared.rglob("*.npy")) and not (tmp_path / "zero-shot" / "feature-cache").exists()
     loaded = []
@@ -95,21 +104,37 @@ def test_grids_share_one_feature_cache(replica: Path, generated: Path, tmp_path:
     assert new_images and set(loaded) == new_images  # only the real positives zero-shot never used
 
 
+def test_rows_made_with_other_settings_are_kept_but_never_mixed(replica: Path, generated: Path, tmp_path: Path) -> None:
+    out = tmp_path / "results"
+    two = grid(replica, generated, out, seeds=[0, 1], epochs=2)
+    three = grid(replica, generated, out, seeds=[0, 1], epochs=3)  # resumed with other epochs: trained anew
+    assert set(two["epochs"]) == {2} and set(three["epochs"]) == {3}
+    assert two["settings_id"].iloc[0] != three["settings_id"].iloc[0]
+    everything = experiments.read_rows(out)
+    assert len(everything) == 4  # the 2-epoch rows are still in the file
+    shown = experiments.current_rows(everything)
+    assert set(shown["epochs"]) == {3} and len(shown) == 2  # what the book averages: one run's rows
+    paper = run_grid(build_config("paper", ["grid.n_augs=4", "grid.seeds=0", "classifier.weights=none",
+                                            "classifier.epochs=1", "classifier.device=cpu", "classifier.batch_size=8"]),
+                     scenario="zero-shot", methods=["diag"], data=replica, generated=generated, out=out, progress=False)
+    assert set(paper["profile"]) == {"paper"} and set(paper["backbone"]) == {"resnet50"}  # not the demo rows
+
+
 def test_fid_table_is_redone_only_when_a_set_changes(replica: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import diag.fid.features as features
-    from diag import workflow
+    from diag.fid.table import fid_table
 
-    for method in workflow.METHODS:
-        make_generated(replica, workflow.generated_dir(tmp_path, method, 4), 4)
-    first = workflow.fid_table(replica, tmp_path, 4)
+    for method in experiments.GENERATORS:
+        make_generated(replica, experiments.generated_dir(tmp_path / "generated", method, 4), 4)
+    first = fid_table(replica, tmp_path, 4)
     calls = []
     original = features.compute_fid
     monkeypatch.setattr(features, "compute_fid", lambda *a, **k: calls.append(1) or original(*a, **k))
-    pd.testing.assert_frame_equal(workflow.fid_table(replica, tmp_path, 4), first)
+    pd.testing.assert_frame_equal(fid_table(replica, tmp_path, 4), first)
     assert calls == []  # same sets: read from fid_4.csv
-    images = workflow.generated_dir(tmp_path, "diag", 4) / "imgs"
+    images = experiments.generated_dir(tmp_path / "generated", "diag", 4) / "imgs"
     (images / "00001.png").write_bytes((images / "00000.png").read_bytes())
-    again = workflow.fid_table(replica, tmp_path, 4)
-    assert len(calls) == len(workflow.METHODS)
+    again = fid_table(replica, tmp_path, 4)
+    assert len(calls) == len(experiments.GENERATORS)
     changed = lambda frame: frame.set_index("method")["generated_sha1"]
     assert (changed(again) != changed(first)).tolist() == [m == "diag" for m in first["method"]]

@@ -20,7 +20,7 @@ from diag.data.ksdd2 import read_manifest
 from diag.errors import DataError
 from diag.generate.diag import DiagConfig, canvas_size, generate_diag, inpaint_batch, load_pipeline
 from diag.generate.plan import release_plan
-from diag.generate.tiny import tiny_sdxl_inpaint_pipeline
+from diag.testing import tiny_sdxl_inpaint_pipeline
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ from diag.generate.inout import (
     sample,
     save_lora,
 )
-from diag.generate.tiny import tiny_sd15_pipeline
+from diag.testing import tiny_sd15_pipeline
 
 CONFIG = InOutConfig(model="tiny", n_aug=3, train_steps=3, rank=4, alpha=4, conv_rank=2, conv_alpha=1, lr=1e-2, steps=2,
                      train_batch_size=2, clip_skip=2, device="cpu")

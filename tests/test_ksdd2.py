@@ -1,10 +1,8 @@
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 
-from diag.data.ksdd2 import load_images, read_manifest, read_official_split
+from diag.data.ksdd2 import read_manifest, read_official_split
 from diag.errors import DataError
 
 
@@ -28,20 +26,6 @@ def test_reader_names_image_without_mask(official_ksdd2: Path) -> None:
     (official_ksdd2 / "test" / "20002_GT.png").unlink()
     with pytest.raises(DataError, match=r"20002\.png: no mask 20002_GT\.png"):
         read_official_split(official_ksdd2, "test")
-
-
-def test_images_stay_uint8(replica: Path) -> None:
-    samples = read_manifest(replica, "train")[:4]
-    stack = load_images([s.image_path for s in samples])
-    assert stack.dtype == np.uint8 and stack.shape == (4, 632, 224, 3)
-
-
-def test_load_images_names_odd_size(tmp_path: Path, replica: Path) -> None:
-    first = read_manifest(replica, "train")[0].image_path
-    odd = tmp_path / "odd.png"
-    Image.new("RGB", (100, 100)).save(odd)
-    with pytest.raises(DataError, match="odd.png: size 100x100 differs"):
-        load_images([first, odd])
 
 
 def test_manifest_rejects_bad_label(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ import torch
 import torchvision
 from torch import nn
 
-from diag.errors import ConfigError
+from diag.errors import ConfigError, DataError
 from diag.fid.inception import FIDInception, load_state_dict
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -26,7 +26,11 @@ def build_resnet50(weights: str | Path = "imagenet") -> nn.Module:
     ``"none"`` (random), or a path to a ResNet-50 state-dict file (its ``fc`` is dropped).
     """
     if str(weights) == "imagenet":
-        network = torchvision.models.resnet50(weights=torchvision.models.ResNet50_Weights.IMAGENET1K_V1)
+        try:
+            network = torchvision.models.resnet50(weights=torchvision.models.ResNet50_Weights.IMAGENET1K_V1)
+        except (OSError, RuntimeError) as error:  # URLError is an OSError: offline
+            raise DataError(f"ResNet-50 ImageNet weights: could not download them ({error}); connect to the internet "
+                            "once (torchvision caches them), or pass --weights PATH to a state dict") from None
     elif str(weights) == "none":
         network = torchvision.models.resnet50(weights=None)
     else:
@@ -83,3 +87,4 @@ def load_demo_backbone(device: str | torch.device = "cpu") -> FIDInception:
     """The frozen FID Inception (offline weights) that turns images into demo features."""
     state, _ = load_state_dict()
     return FIDInception(state, FEATURE_DIMS).to(device)
+

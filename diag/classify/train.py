@@ -38,6 +38,9 @@ class TrainConfig:
     epochs: int = 50
     batch_size: int = 32
     lr: float = 1e-4
+    # the release evaluates after every epoch and never calls train() again: from epoch 2 on the
+    # network trains in eval mode (BatchNorm statistics frozen). True: train mode every epoch.
+    bn_train_every_epoch: bool = False
     # reproducibility and hardware
     seed: int = 0
     device: str = "auto"
@@ -113,7 +116,7 @@ def fit(
     targets = torch.as_tensor(y_train, dtype=torch.float32)
     curve = []
     for epoch in tqdm(range(1, config.epochs + 1), desc="epochs", disable=not progress):
-        model.train()
+        model.train(epoch == 1 or config.bn_train_every_epoch)  # see TrainConfig.bn_train_every_epoch
         total, seen = 0.0, 0
         for batch in torch.randperm(len(x_train), generator=order).split(config.batch_size):
             logits = model(x_train[batch].to(device))

@@ -3,7 +3,6 @@
 from diag.data.ksdd2 import (
     Sample,
     load_image,
-    load_images,
     load_mask,
     read_manifest,
     read_official_split,
@@ -12,7 +11,6 @@ from diag.data.ksdd2 import (
 __all__ = [
     "Sample",
     "load_image",
-    "load_images",
     "load_mask",
     "read_manifest",
     "read_official_split",

@@ -78,24 +78,6 @@ def load_mask(path: Path | str) -> np.ndarray:
     return np.asarray(open_png(Path(path)).convert("L")) > 0
 
 
-def load_images(paths: Sequence[Path | str]) -> np.ndarray:
-    """Stack images of one size into a ``uint8`` array (N, H, W, 3)."""
-    if not paths:
-        return np.zeros((0, 0, 0, 3), dtype=np.uint8)
-    first = load_image(paths[0])
-    out = np.empty((len(paths), *first.shape), dtype=np.uint8)
-    out[0] = first
-    for i, path in enumerate(paths[1:], start=1):
-        image = load_image(path)
-        if image.shape != first.shape:
-            raise DataError(
-                f"{path}: size {image.shape[1]}x{image.shape[0]} differs from "
-                f"{first.shape[1]}x{first.shape[0]} of {paths[0]}"
-            )
-        out[i] = image
-    return out
-
-
 def list_images(folder: Path | str) -> list[Path]:
     """Image files directly in ``folder``, sorted; hidden files (a crash's leftovers) are skipped.
 
@@ -116,33 +98,36 @@ def label_from_mask(mask_path: Path) -> str:
     return "positive" if load_mask(mask_path).any() else "negative"
 
 
-def scan_split(split_dir: Path) -> tuple[list[Path], list[Path]]:
-    """Image files of a split folder, sorted by id, and the names that are not ``NNNNN.png``.
+def scan_split(split_dir: Path) -> tuple[list[Path], list[Path], list[Path]]:
+    """Image files of a split folder sorted by id, the names that are not ``NNNNN.png``, and orphan masks.
 
     Masks (``*_GT.png``) are not listed as images; any other file, such as the known
-    duplicate ``10301 (copy).png``, lands in the second list.
+    duplicate ``10301 (copy).png``, lands in the second list; a mask whose image is missing
+    in the third.
     """
     if not split_dir.is_dir():
         raise DataError(f"{split_dir}: folder not found (expected KSDD2's train/ and test/)")
-    images, skipped = [], []
+    images, skipped, masks = [], [], []
     for path in sorted(split_dir.iterdir()):
         if not path.is_file():
             continue
         if IMAGE_NAME.match(path.name):
             images.append(path)
         elif re.match(r"^\d+_GT\.png$", path.name):
-            continue
+            masks.append(path)
         else:
             skipped.append(path)
     images.sort(key=lambda p: int(p.stem))
-    return images, skipped
+    names = {p.stem for p in images}
+    orphans = [m for m in masks if m.stem.removesuffix(MASK_SUFFIX) not in names]
+    return images, skipped, orphans
 
 
 def read_official_split(root: Path | str, split: str) -> list[Sample]:
     """Samples of one split of the official layout, labels read from the masks."""
     if split not in SPLITS:
         raise ValueError(f"The `split` parameter must be one of {SPLITS}. Got {split!r} instead.")
-    images, _ = scan_split(Path(root) / split)
+    images, _, _ = scan_split(Path(root) / split)
     samples = []
     for image_path in images:
         mask_path = mask_path_for(image_path)
@@ -180,13 +165,16 @@ def read_manifest(root: Path | str, split: str) -> list[Sample]:
 
 def write_manifest(path: Path, samples: Iterable[Sample], root: Path) -> None:
     """Write ``path,label`` rows (paths relative to ``root``); atomically."""
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["path", "label"])
-        for sample in samples:
-            writer.writerow([sample.image_path.relative_to(root).as_posix(), sample.label])
-    tmp.replace(path)
+    from diag.files import write_atomic
+
+    def write(tmp: Path) -> None:
+        with tmp.open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["path", "label"])
+            for sample in samples:
+                writer.writerow([sample.image_path.relative_to(root).as_posix(), sample.label])
+
+    write_atomic(path, write)
 
 
 def split_by_label(samples: Sequence[Sample]) -> tuple[list[Sample], list[Sample]]:

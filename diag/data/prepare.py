@@ -29,6 +29,7 @@ from diag.data.ksdd2 import (
     Sample,
     mask_path_for,
     open_png,
+    read_official_split,
     scan_split,
     split_by_label,
     write_manifest,
@@ -54,37 +55,46 @@ class PrepareReport:
 
 
 def resize_pair(image: Image.Image, mask: Image.Image) -> tuple[Image.Image, Image.Image]:
-    """Resize an image (bilinear) and its mask (nearest, binarised to {0, 255})."""
+    """Resize an image (bilinear) and its mask (nearest, binarised to {0, 255}).
+
+    Nearest neighbour drops whole columns when shrinking (232 -> 224), so a thin scratch can
+    vanish: a mask that had foreground and lost it all is resized again keeping every output
+    pixel that any foreground pixel falls into, so a positive stays positive.
+    """
     image = image.convert("RGB").resize((WIDTH, HEIGHT), Image.Resampling.BILINEAR)
-    mask = mask.convert("L").resize((WIDTH, HEIGHT), Image.Resampling.NEAREST)
-    mask = Image.fromarray(np.where(np.asarray(mask) > 0, 255, 0).astype(np.uint8))
-    return image, mask
+    mask = mask.convert("L")
+    resized = np.asarray(mask.resize((WIDTH, HEIGHT), Image.Resampling.NEAREST)) > 0
+    if not resized.any() and np.asarray(mask).any():
+        resized = np.asarray(mask.point(lambda v: 255 if v else 0).resize((WIDTH, HEIGHT), Image.Resampling.BOX)) > 0
+    return image, Image.fromarray(resized.astype(np.uint8) * 255)
 
 
-def prepare_split(src: Path, dst: Path, split: str) -> tuple[list[Sample], list[Path]]:
-    """Check, resize and write one split; returns its samples and skipped names."""
-    images, skipped = scan_split(src / split)
+def prepare_split(src: Path, dst: Path, split: str) -> list[Sample]:
+    """Check, resize and write one split; labels come from the full-resolution masks."""
     (dst / split).mkdir(parents=True)
     samples = []
-    for image_path in images:
-        mask_path = mask_path_for(image_path)
-        if not mask_path.is_file():
-            raise DataError(f"{image_path}: no mask {mask_path.name} beside it")
-        image, mask = open_png(image_path), open_png(mask_path)
+    for sample in read_official_split(src, split):
+        image, mask = open_png(sample.image_path), open_png(sample.mask_path)
         if image.size != mask.size:
             raise DataError(
-                f"{mask_path}: mask is {mask.size[0]}x{mask.size[1]} but its image is "
+                f"{sample.mask_path}: mask is {mask.size[0]}x{mask.size[1]} but its image is "
                 f"{image.size[0]}x{image.size[1]}"
             )
         image, mask = resize_pair(image, mask)
-        out_image = dst / split / image_path.name
+        out_image = dst / split / sample.image_path.name
         image.save(out_image)
         mask.save(mask_path_for(out_image))
-        label = "positive" if np.asarray(mask).any() else "negative"
-        samples.append(Sample(image_path.stem, out_image, mask_path_for(out_image), label))
+        samples.append(Sample(sample.id, out_image, mask_path_for(out_image), sample.label))
     if not samples:
         raise DataError(f"{src / split}: no NNNNN.png images found")
-    return samples, skipped
+    return samples
+
+
+def remove_leftovers(out: Path) -> None:
+    """Temporary folders of earlier runs that were killed (SIGKILL leaves them behind)."""
+    for stale in out.parent.glob(f".{out.name}.*"):
+        if stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
 
 
 def prepare(src: Path | str, out: Path | str) -> PrepareReport:
@@ -95,12 +105,14 @@ def prepare(src: Path | str, out: Path | str) -> PrepareReport:
     if out.exists() and any(out.iterdir()):
         raise DataError(f"{out}: already exists and is not empty; choose another --out or remove it")
     out.parent.mkdir(parents=True, exist_ok=True)
+    remove_leftovers(out)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        counts, skipped = {}, []
+        counts, skipped, orphans = {}, [], []
         for split in SPLITS:
-            samples, split_skipped = prepare_split(src, tmp, split)
-            skipped += split_skipped
+            _, split_skipped, split_orphans = scan_split(src / split)
+            skipped, orphans = skipped + split_skipped, orphans + split_orphans
+            samples = prepare_split(src, tmp, split)
             write_manifest(tmp / f"{split}.csv", samples, tmp)
             negatives, positives = split_by_label(samples)
             counts[split] = {"positive": len(positives), "negative": len(negatives)}
@@ -113,4 +125,7 @@ def prepare(src: Path | str, out: Path | str) -> PrepareReport:
     if skipped:
         names = ", ".join(str(p.relative_to(src)) for p in skipped)
         warnings.warn(f"ignored {len(skipped)} file(s) not named NNNNN.png / NNNNN_GT.png: {names}", stacklevel=2)
+    if orphans:
+        names = ", ".join(str(p.relative_to(src)) for p in orphans)
+        warnings.warn(f"ignored {len(orphans)} mask(s) without an image: {names}", stacklevel=2)
     return PrepareReport(counts, skipped)

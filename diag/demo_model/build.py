@@ -18,7 +18,7 @@ from diffusers import AutoencoderTiny, DDIMScheduler, DDPMScheduler, StableDiffu
 from transformers import CLIPTextConfig, CLIPTextModel
 
 from diag.demo_model.corpus import vocabulary
-from diag.generate.tiny import build_clip_tokenizer
+from diag.demo_model.tokenizer import build_clip_tokenizer
 
 RESOLUTION = 64
 MAX_TOKENS = 32  # the demo's prompts are short; a shorter context makes the encoder cheaper

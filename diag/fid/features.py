@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 
 from diag.data.ksdd2 import list_images
 from diag.errors import ConfigError, DataError
+from diag.files import write_atomic
 from diag.fid.frechet import fid_from_features
 from diag.fid.inception import BLOCK_INDEX_BY_DIM, FIDInception, load_fid_inception
 
@@ -64,9 +65,10 @@ def extract_features(
 
     todo = []
     for i, key in enumerate(keys):
-        if cache_dir is not None and all(cache_file(d, key).is_file() for d in model.dims):
-            for d in model.dims:
-                out[d][i] = np.load(cache_file(d, key))
+        cached = [load_cached(cache_file(d, key)) for d in model.dims] if cache_dir is not None else [None]
+        if all(c is not None for c in cached):
+            for d, values in zip(model.dims, cached):
+                out[d][i] = values
         else:
             todo.append(i)
     for start in tqdm(range(0, len(todo), batch_size), desc="inception", disable=not progress or not todo):
@@ -83,11 +85,22 @@ def extract_features(
     return out
 
 
+def load_cached(path: Path) -> np.ndarray | None:
+    """A cached feature row, or None when missing or unreadable (a damaged file is recomputed, then replaced)."""
+    if not path.is_file():
+        return None
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError):
+        return None
+
+
 def save_atomic(path: Path, array: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.npy")
-    np.save(tmp, array)
-    tmp.replace(path)
+    def write(tmp: Path) -> None:
+        with tmp.open("wb") as handle:  # a handle: np.save would append ".npy" to the temporary name
+            np.save(handle, array, allow_pickle=False)
+
+    write_atomic(path, write)
 
 
 def compute_fid(

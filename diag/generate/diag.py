@@ -34,9 +34,9 @@ from tqdm.auto import tqdm
 from diag.data.ksdd2 import load_mask, read_manifest, split_by_label
 from diag.errors import ConfigError, DataError
 from diag.data.ksdd2 import HEIGHT, WIDTH
-from diag.generate.loading import DEMO_MODEL, bundled_model_path, load_diffusers_pipeline  # noqa: F401 (re-exported)
+from diag.generate.loading import load_diffusers_pipeline
 from diag.generate.masks import folder_masks, gt_masks, procedural_mask
-from diag.generate.output import OutputWriter, recorded_settings
+from diag.generate.output import MAX_IMAGES, OutputWriter, recorded_settings
 from diag.generate.plan import PlanItem, release_plan
 from diag.generate.prompts import load_prompts
 
@@ -72,6 +72,8 @@ class DiagConfig:
         for name in ("n_aug", "steps", "batch_size"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"The `{name}` parameter must be >= 1. Got {getattr(self, name)!r} instead.")
+        if self.n_aug > MAX_IMAGES:
+            raise ConfigError(f"The `n_aug` parameter must be at most {MAX_IMAGES:,}. Got {self.n_aug!r} instead.")
         for name in ("seed", "padding_mask_crop"):
             if int(getattr(self, name)) < 0:
                 raise ConfigError(f"The `{name}` parameter must be >= 0. Got {getattr(self, name)!r} instead.")

@@ -44,7 +44,7 @@ from diag.errors import ConfigError, DataError
 from diag.files import write_text_atomic
 from diag.generate.diag import native_resolution
 from diag.generate.loading import load_diffusers_pipeline
-from diag.generate.output import OutputWriter, recorded_settings, refuse_mixed_settings
+from diag.generate.output import MAX_IMAGES, OutputWriter, recorded_settings, refuse_mixed_settings
 from diag.generate.plan import noise_seed
 
 SD15 = "stable-diffusion-v1-5/stable-diffusion-v1-5"
@@ -100,6 +100,8 @@ class InOutConfig:
         for name in ("seed", "conv_rank"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"The `{name}` parameter must be >= 0. Got {getattr(self, name)!r} instead.")
+        if self.n_aug > MAX_IMAGES:
+            raise ConfigError(f"The `n_aug` parameter must be at most {MAX_IMAGES:,}. Got {self.n_aug!r} instead.")
         if self.train_steps is not None and self.train_steps < 1:
             raise ConfigError(f"The `train_steps` parameter must be >= 1 or None. Got {self.train_steps!r} instead.")
         if self.resolution is not None and (self.resolution < 8 or self.resolution % 8):

@@ -55,7 +55,11 @@ def load_diffusers_pipeline(model: str, device: torch.device, *, hub_class: str,
     """``hub_class`` is used for hub ids; folders name their own class."""
     import diffusers
 
+    import transformers
+
     precision = {dtype_keyword(diffusers.__version__): dtype}
+    diffusers.utils.logging.disable_progress_bar()  # no loading bars in logs or on the book's pages
+    transformers.utils.logging.disable_progress_bar()
     path = bundled_model_path() if model == DEMO_MODEL else Path(model)
     if path.is_dir():
         index = path / "model_index.json"
@@ -74,7 +78,12 @@ def load_diffusers_pipeline(model: str, device: torch.device, *, hub_class: str,
             diffusers.utils.logging.set_verbosity(verbosity)
     elif model.count("/") == 1 and not model.startswith((".", "/")):
         kwargs = {"variant": "fp16"} if fp16_variant else {}
-        pipe = getattr(diffusers, hub_class).from_pretrained(model, use_safetensors=True, **precision, **kwargs)
+        try:
+            pipe = getattr(diffusers, hub_class).from_pretrained(model, use_safetensors=True, **precision, **kwargs)
+        except OSError as error:  # offline, unknown id, or a download that broke off
+            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise DataError(f"{model}: could not load from the Hugging Face hub ({first}); connect to the internet "
+                            "once, or download it and pass the local folder") from None
     else:
         raise DataError(f"{model}: model folder not found (and not a hub id like org/name)")
     pipe.set_progress_bar_config(disable=True)

@@ -36,7 +36,11 @@ def folder_masks(folder: Path | str) -> dict[str, Path]:
     if not masks:
         raise DataError(f"{folder}: no *.png masks in this folder")
     for path in masks.values():
-        if not load_mask(path).any():
+        mask = load_mask(path)
+        if mask.shape != (HEIGHT, WIDTH):
+            raise DataError(f"{path}: mask is {mask.shape[1]}x{mask.shape[0]}; masks must be {WIDTH}x{HEIGHT} "
+                            "like the prepared images (they are never stretched)")
+        if not mask.any():
             raise DataError(f"{path}: mask has no foreground (all pixels are 0)")
     return masks
 

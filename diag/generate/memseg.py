@@ -26,11 +26,9 @@ from PIL import Image
 from scipy import ndimage
 from tqdm.auto import tqdm
 
-from diag.data.ksdd2 import load_image, read_manifest, split_by_label
+from diag.data.ksdd2 import HEIGHT, WIDTH, list_images, load_image, read_manifest, split_by_label
 from diag.errors import ConfigError, DataError
-from diag.data.ksdd2 import HEIGHT, WIDTH
-from diag.data.ksdd2 import list_images
-from diag.generate.output import OutputWriter, recorded_settings
+from diag.generate.output import MAX_IMAGES, OutputWriter, recorded_settings
 from diag.generate.perlin import perlin_2d
 
 NOISE_SHAPE = (640, 256)  # divisible by 2^5 on both axes; cropped to 632 x 224
@@ -46,8 +44,8 @@ class MemSegConfig:
     delta_min: float = 0.15
 
     def validate(self) -> None:
-        if self.n_aug < 1:
-            raise ConfigError(f"The `n_aug` parameter must be >= 1. Got {self.n_aug!r} instead.")
+        if not 1 <= self.n_aug <= MAX_IMAGES:
+            raise ConfigError(f"The `n_aug` parameter must be in 1..{MAX_IMAGES:,}. Got {self.n_aug!r} instead.")
         if self.seed < 0:
             raise ConfigError(f"The `seed` parameter must be >= 0. Got {self.seed!r} instead.")
         if self.foreground_threshold is not None and not 0 <= self.foreground_threshold <= 255:

@@ -30,6 +30,7 @@ from diag.errors import DataError, DiagError
 from diag.files import is_temporary, write_atomic, write_text_atomic
 
 SET_FILE = "set.json"
+MAX_IMAGES = 100_000  # a set's size limit: a typo such as 1000000000 stops at once instead of filling memory
 LAYOUT = ("imgs", "masks", "meta")
 
 

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -34,7 +35,10 @@ def load_prompts(path: Path | str | None = None) -> PromptSet:
         path = Path(path)
         if not path.is_file():
             raise DataError(f"{path}: prompt file not found")
-        text, source = path.read_text(), str(path)
+        try:
+            text, source = path.read_text(encoding="utf-8"), str(path)
+        except UnicodeDecodeError as error:
+            raise DataError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start}); save it as UTF-8") from None
     try:
         data = yaml.safe_load(text)  # JSON is valid YAML
     except yaml.YAMLError as error:
@@ -42,7 +46,12 @@ def load_prompts(path: Path | str | None = None) -> PromptSet:
     if not isinstance(data, dict) or not isinstance(data.get("prompts"), list) or not data["prompts"]:
         raise DataError(f"{source}: needs a non-empty `prompts` list")
     prompts = tuple(str(p) for p in data["prompts"])
-    weights = tuple(float(w) for w in data.get("weights", [1.0] * len(prompts)))
-    if len(weights) != len(prompts) or min(weights) <= 0:
-        raise DataError(f"{source}: `weights` must hold one positive number per prompt")
-    return PromptSet(prompts, str(data.get("negative_prompt", "")), weights)
+    if not all(p.strip() for p in prompts):
+        raise DataError(f"{source}: every entry of `prompts` must be a non-empty text")
+    weights = data.get("weights", [1.0] * len(prompts))
+    ok = isinstance(weights, list) and len(weights) == len(prompts) and all(
+        isinstance(w, (int, float)) and not isinstance(w, bool) and math.isfinite(w) and w > 0 for w in weights)
+    if not ok:
+        raise DataError(f"{source}: `weights` must be a list of one finite positive number per prompt; got {weights!r}")
+    negative = data.get("negative_prompt")
+    return PromptSet(prompts, "" if negative is None else str(negative), tuple(float(w) for w in weights))

@@ -1,0 +1,102 @@
+"""The paper profile end to end, on tiny random stand-ins for SDXL, SD-1.5 and ResNet-50.
+
+A fake raw KSDD2 (official layout, with the archive's ``(copy)`` pair) -> ``diag data prepare``
+-> ``diag reproduce --profile paper --data …`` -> a built site whose chapter 1 shows the
+prepared data's counts and whose results pages carry the "non-paper settings" banner; then
+``--from-results`` rebuilds it without creating or changing a file in the results folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from diag.cli import main
+from diag.testing import tiny_sd15_pipeline, tiny_sdxl_inpaint_pipeline
+from tests.conftest import write_pair
+
+TRAIN = {"positive": 3, "negative": 7}
+TEST = {"positive": 2, "negative": 5}
+
+
+def fake_ksdd2(root: Path) -> Path:
+    """Official layout with distinct counts per split and label, odd sizes, and the duplicate pair."""
+    sizes = [(230, 630), (226, 645), (241, 597), (232, 628)]
+    for split, first, counts in (("train", 10000, TRAIN), ("test", 20000, TEST)):
+        (root / split).mkdir(parents=True)
+        labels = [True] * counts["positive"] + [False] * counts["negative"]
+        for i, defect in enumerate(labels):
+            write_pair(root / split, str(first + i), sizes[i % len(sizes)], defect=defect, seed=i)
+    write_pair(root / "train", "10301 (copy)", (230, 630), defect=False)
+    (root / "train" / "10301 (copy)_GT.png").rename(root / "train" / "10301_GT (copy).png")
+    return root
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha1(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def paper_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("paper")
+    monkeypatch = pytest.MonkeyPatch()
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the notebook kernels' torch
+    raw = fake_ksdd2(root / "KolektorSDD2")
+    assert main(["data", "prepare", "--src", str(raw), "--out", str(root / "ksdd2")]) == 0
+    tiny_sdxl_inpaint_pipeline().save_pretrained(root / "tiny-sdxl", safe_serialization=True)
+    tiny_sd15_pipeline().save_pretrained(root / "tiny-sd15", safe_serialization=True)
+    args = ["reproduce", "--profile", "paper", "--data", str(root / "ksdd2"), "--results", str(root / "results"),
+            "--out", str(root / "site"), "--diag-model", str(root / "tiny-sdxl"), "--inout-model", str(root / "tiny-sd15"),
+            "--weights", "none", "--n-aug", "4", "--seeds", "0", "--device", "cpu",
+            "--set", "diag.steps=2", "--set", "inout.train_steps=2", "--set", "inout.steps=2",
+            "--set", "inout.train_batch_size=2", "--set", "classifier.epochs=1", "--set", "classifier.batch_size=4"]
+    assert main(args) == 0
+    yield {"root": root, "results": root / "results", "site": root / "site"}
+    monkeypatch.undo()
+
+
+def test_the_paper_profile_builds_the_book_from_the_prepared_data(paper_run: dict[str, Path]) -> None:
+    site, results = paper_run["site"], paper_run["results"]
+    assert (site / "index.html").is_file()
+    chapter1 = (site / "book" / "chapters" / "01-data.html").read_text()
+    assert "paper profile (KSDD2) · data: prepared KSDD2" in chapter1 and "data: offline replica" not in chapter1
+    for count in (TRAIN["negative"], TEST["negative"]):
+        assert "<td" in chapter1 and f">{count}</td>" in chapter1  # the prepared data's counts, not a replica's
+    zero_shot = (site / "book" / "chapters" / "04-zero-shot.html").read_text()
+    assert "Partial / non-paper settings" in zero_shot and "classifier.epochs: 1 recorded (profile: 50)" in zero_shot
+    assert not (results / "data").exists()  # the paper profile never makes a replica
+    for method in ("diag", "memseg", "inout"):
+        assert (results / "generated" / method / "augmented_4" / "set.json").is_file()
+    assert (results / "generated" / "inout" / "lora-seed0" / "training.json").is_file()
+    assert (results / "fid_4.csv").is_file() and (results / "manifest.json").is_file()
+
+
+def test_from_results_renders_without_touching_the_results(paper_run: dict[str, Path]) -> None:
+    results, root = paper_run["results"], paper_run["root"]
+    before = snapshot(results)
+    args = ["reproduce", "--profile", "paper", "--from-results", str(results), "--out", str(root / "site-again")]
+    assert main(args) == 0
+    assert snapshot(results) == before
+    page = (root / "site-again" / "book" / "chapters" / "05-full-shot.html").read_text()
+    assert "Partial / non-paper settings" in page and "full-shot: " in page
+    assert "(not in this results folder" not in (root / "site-again" / "book" / "chapters" / "02-inpainting.html").read_text()
+
+
+def test_the_paper_profile_refuses_to_run_without_data(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["reproduce", "--profile", "paper", "--results", str(tmp_path / "r"), "--out", str(tmp_path / "s")]) == 2
+    error = capsys.readouterr().err
+    assert "paper profile runs on real KSDD2 only" in error and "diag data download" in error and len(error.splitlines()) == 1
+    assert not (tmp_path / "r").exists() and not (tmp_path / "s").exists()
+
+
+def test_dry_run_lists_every_step_with_counts(paper_run: dict[str, Path], capsys: pytest.CaptureFixture) -> None:
+    data = paper_run["root"] / "ksdd2"
+    assert main(["reproduce", "--profile", "paper", "--data", str(data), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "generate diag augmented_120: 120 images" in out
+    assert f"fine-tune In&Out once (seed 0): stable-diffusion-v1-5/stable-diffusion-v1-5, " \
+           f"{-(-50 * 10 * TRAIN['positive'] // 12)} steps" in out
+    assert "zero-shot grid: 27 classifiers (resnet50, 50 epochs" in out and "full-shot grid: 30 classifiers" in out
