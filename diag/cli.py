@@ -358,25 +358,25 @@ def add_reproduce_command(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_pretrain_demo_model(args: argparse.Namespace) -> None:
+    from dataclasses import replace
+
     from diag.demo_model.pretrain import PretrainConfig, pretrain
 
-    config = PretrainConfig(steps=args.steps, vae_steps=args.vae_steps, corpus_size=args.corpus_size, seed=args.seed,
-                            threads=args.threads)
-    out = pretrain(args.out, config)
+    given = {k: v for k, v in dict(steps=args.steps, vae_steps=args.vae_steps, corpus_size=args.corpus_size,
+                                    seed=args.seed, threads=args.threads).items() if v is not None}
+    out = pretrain(args.out, replace(PretrainConfig(), **given))
     print(f"demo model saved in {out}")
 
 
 def add_pretrain_command(subparsers: argparse._SubParsersAction) -> None:
-    from diag.demo_model.pretrain import PretrainConfig
-
-    d = PretrainConfig()
+    # no defaults spelled here: importing the pretraining module (diffusers) would slow every command's start
     p = subparsers.add_parser("pretrain-demo-model", help="train the small offline inpainting model (resumable)")
     p.add_argument("--out", type=Path, required=True, help="folder for the diffusers pipeline")
-    p.add_argument("--steps", type=int, default=d.steps, help=f"UNet + text-encoder steps (default {d.steps})")
-    p.add_argument("--vae-steps", type=int, default=d.vae_steps, help=f"autoencoder steps (default {d.vae_steps})")
-    p.add_argument("--corpus-size", type=int, default=d.corpus_size, help=f"procedural 64x64 patches (default {d.corpus_size})")
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--threads", type=int, default=d.threads)
+    p.add_argument("--steps", type=int, help="UNet + text-encoder steps (default: the shipped run's, see its model card)")
+    p.add_argument("--vae-steps", type=int, help="autoencoder steps (default: the shipped run's)")
+    p.add_argument("--corpus-size", type=int, help="procedural 64x64 patches (default: the shipped run's)")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--threads", type=int)
     p.set_defaults(func=cmd_pretrain_demo_model)
 
 

@@ -96,8 +96,8 @@ def test_grids_share_one_feature_cache(replica: Path, generated: Path, tmp_path:
     run("zero-shot", tmp_path / "zero-shot")
     assert any(shared.rglob("*.npy")) and not (tmp_path / "zero-shot" / "feature-cache").exists()
     loaded = []
-    original = features.load_299
-    monkeypatch.setattr(features, "load_299", lambda path: loaded.append(path) or original(path))
+    original = features.decode
+    monkeypatch.setattr(features, "decode", lambda path, data=None: loaded.append(path) or original(path, data))
     run("full-shot", tmp_path / "full-shot")
     new_images = set(experiments.training_set(replica, "full-shot", generated / "diag" / "augmented_4", 4).paths) \
         - set(experiments.training_set(replica, "zero-shot", generated / "diag" / "augmented_4", 4).paths)

@@ -19,11 +19,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from diag.classify.data import INPUT_SIZES, LabelledPaths, load_uint8
-from diag.classify.model import DEMO_DIMS, FeatureHead, ResNetClassifier, build_resnet50, load_demo_backbone
 from diag.devices import resolve_device
 from diag.errors import ConfigError
-from diag.fid.features import extract_features
-from diag.metrics import evaluate_scores
 
 BACKBONES = ("resnet50", "fid-inception")
 
@@ -77,6 +74,9 @@ class TrainResult:
 
 def encode(config: TrainConfig, paths: list[Path], device: torch.device, progress: bool = False) -> torch.Tensor:
     """What the model consumes: uint8 images (ResNet) or frozen Inception features (demo)."""
+    from diag.classify.model import DEMO_DIMS, load_demo_backbone
+    from diag.fid.features import extract_features
+
     if config.backbone == "resnet50":
         return load_uint8(paths, INPUT_SIZES[config.input_size])
     backbone = load_demo_backbone(device)
@@ -86,6 +86,10 @@ def encode(config: TrainConfig, paths: list[Path], device: torch.device, progres
 
 
 def build_model(config: TrainConfig, train_inputs: torch.Tensor) -> nn.Module:
+    # imported here, as the metrics below: `diag.config` imports this module for TrainConfig, and every
+    # command (`diag fid` too) starts faster without torchvision, pytorch-fid and scikit-learn
+    from diag.classify.model import FeatureHead, ResNetClassifier, build_resnet50
+
     if config.backbone == "resnet50":
         return ResNetClassifier(build_resnet50(config.weights))
     return FeatureHead(train_inputs.mean(dim=0), train_inputs.std(dim=0))
@@ -106,6 +110,8 @@ def fit(
     progress: bool = True,
 ) -> tuple[nn.Module, list[dict]]:
     """The training loop; evaluates on ``evaluate`` (inputs, labels) after every epoch."""
+    from diag.metrics import evaluate_scores
+
     config.validate()
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)
@@ -134,6 +140,8 @@ def fit(
 
 def train_classifier(config: TrainConfig, train: LabelledPaths, test: LabelledPaths, progress: bool = True) -> TrainResult:
     """Encode, fit, and score the final epoch on the test split."""
+    from diag.metrics import evaluate_scores
+
     device = resolve_device(config.device)
     x_train, x_test = encode(config, train.paths, device, progress), encode(config, test.paths, device, progress)
     model, curve = fit(config, x_train, train.labels, (x_test, test.labels), progress)

@@ -1,15 +1,16 @@
 """Inception features of image folders, cached per image content, and FID between folders.
 
 Preprocessing is pytorch-fid's: RGB, to [0, 1], bilinear resize to 299 x 299, 2x - 1 (the
-last two inside ``FIDInception``). Each image is resized on its own before batching, so a
-folder may mix sizes; bilinear resizing is per-image, so this equals pytorch-fid's batched
-resize exactly.
+last two inside ``FIDInception``, on the whole batch). A batch of mixed sizes is resized
+image by image first; bilinear resizing is per image, so both give pytorch-fid's values.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Sequence
 
@@ -32,19 +33,22 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "diag" / "fid-features"
 
 
-def load_299(path: Path) -> torch.Tensor:
-    """One image as pytorch-fid feeds it: RGB in [0, 1], bilinear-resized to 299 x 299."""
+def decode(path: Path, data: bytes | None = None) -> torch.Tensor:
+    """One image as pytorch-fid reads it: RGB in [0, 1], (3, H, W), at its own size."""
     try:
-        with Image.open(path) as image:
+        with Image.open(io.BytesIO(data) if data is not None else path) as image:
             array = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
     except (UnidentifiedImageError, OSError, SyntaxError) as error:
         raise DataError(f"{path}: unreadable image ({error})") from None
-    tensor = torch.from_numpy(array).permute(2, 0, 1)[None]
-    return F.interpolate(tensor, size=(299, 299), mode="bilinear", align_corners=False)[0]
+    return torch.from_numpy(array).permute(2, 0, 1)
 
 
-def content_hash(path: Path) -> str:
-    return hashlib.sha1(path.read_bytes()).hexdigest()
+def as_batch(images: list[torch.Tensor]) -> torch.Tensor:
+    """One tensor; images of one size go as they are (the network resizes the whole batch to 299 at
+    once), mixed sizes are resized one by one first (bilinear is per image, so both are equal)."""
+    if len({tuple(im.shape) for im in images}) == 1:
+        return torch.stack(images)
+    return torch.cat([F.interpolate(im[None], size=(299, 299), mode="bilinear", align_corners=False) for im in images])
 
 
 def extract_features(
@@ -55,33 +59,47 @@ def extract_features(
     cache_dir: Path | None = None,
     progress: bool = True,
 ) -> dict[int, np.ndarray]:
-    """Features (N x d, float64) for each of the model's dims; cached per image content."""
+    """Features (N x d, float64) for each of the model's dims; cached per image content.
+
+    Each file is read once (its bytes give both the cache key and the image), and the next
+    batch is decoded in a second thread while the network runs on this one.
+    """
     device = next(model.parameters()).device
-    keys = [content_hash(p) for p in paths]
     out = {d: np.zeros((len(paths), d)) for d in model.dims}
 
     def cache_file(dim: int, key: str) -> Path:
         return cache_dir / CACHE_VERSION / str(dim) / f"{key}.npy"
 
-    todo = []
-    for i, key in enumerate(keys):
-        cached = [load_cached(cache_file(d, key)) for d in model.dims] if cache_dir is not None else [None]
+    todo, keys, raw = [], {}, {}
+    for i, path in enumerate(paths):
+        if cache_dir is None:
+            todo.append(i)
+            continue
+        raw[i] = Path(path).read_bytes()
+        keys[i] = hashlib.sha1(raw[i]).hexdigest()
+        cached = [load_cached(cache_file(d, keys[i])) for d in model.dims]
         if all(c is not None for c in cached):
             for d, values in zip(model.dims, cached):
                 out[d][i] = values
+            del raw[i]
         else:
             todo.append(i)
-    for start in tqdm(range(0, len(todo), batch_size), desc="inception", disable=not progress or not todo):
-        batch_idx = todo[start : start + batch_size]
-        batch = torch.stack([load_299(paths[i]) for i in batch_idx]).to(device)
-        with torch.no_grad():
-            feats = model(batch)
-        for d in model.dims:
-            values = feats[d].double().cpu().numpy()
-            out[d][batch_idx] = values
-            if cache_dir is not None:
-                for i, row in zip(batch_idx, values):
-                    save_atomic(cache_file(d, keys[i]), row)
+    batches = [todo[start : start + batch_size] for start in range(0, len(todo), batch_size)]
+    load = lambda batch: as_batch([decode(paths[i], raw.pop(i, None)) for i in batch])  # noqa: E731
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        upcoming = pool.submit(load, batches[0]) if batches else None
+        for number, batch_idx in enumerate(tqdm(batches, desc="inception", disable=not progress or not todo)):
+            images = upcoming.result()
+            if number + 1 < len(batches):
+                upcoming = pool.submit(load, batches[number + 1])
+            with torch.no_grad():
+                feats = model(images.to(device))
+            for d in model.dims:
+                values = feats[d].double().cpu().numpy()
+                out[d][batch_idx] = values
+                if cache_dir is not None:
+                    for i, row in zip(batch_idx, values):
+                        save_atomic(cache_file(d, keys[i]), row)
     return out
 
 

@@ -107,10 +107,12 @@ def map_fid_helper_tensors(tensors: dict[str, torch.Tensor]) -> dict[str, torch.
     for name, tensor in tensors.items():
         layer, _, field = name.rpartition(".")
         sources.setdefault(layer, {})[field] = tensor
-    targets = [name for name, module in build_body().named_modules() if isinstance(module, BasicConv2d)]
+    with torch.device("meta"):  # shapes and names only
+        body = build_body()
+    targets = [name for name, module in body.named_modules() if isinstance(module, BasicConv2d)]
     if len(sources) != len(targets):
         raise WeightsError(f"expected {len(targets)} convolutions in the weight file, found {len(sources)}")
-    state, reference = {}, build_body().state_dict()
+    state, reference = {}, body.state_dict()
     for (source, fields), target in zip(sources.items(), targets):
         if set(fields) != {"weight", "beta", "mean", "var"}:
             raise WeightsError(f"{source}: expected weight/beta/mean/var, found {sorted(fields)}")
@@ -186,8 +188,9 @@ class FIDInception(nn.Module):
             raise ConfigError(f"The `dims` parameter must be among {sorted(BLOCK_INDEX_BY_DIM)}. Got {dims!r} instead.")
         self.dims = tuple(sorted(dims))
         last = max(BLOCK_INDEX_BY_DIM[d] for d in dims)
-        body = build_body()
-        body.load_state_dict(state_dict)
+        with torch.device("meta"):  # no random initialisation: every tensor comes from the state dict
+            body = build_body()
+        body.load_state_dict(state_dict, assign=True)
         names = [n for block in BLOCKS[: last + 1] for n in block if n != "maxpool"]
         self.layers = nn.ModuleDict({n: body[n] for n in names})
         self.last_block = last

@@ -37,7 +37,6 @@ import numpy as np
 import torch
 from PIL import Image
 from tqdm.auto import tqdm
-from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion_img2img import retrieve_latents
 
 from diag.data.ksdd2 import HEIGHT, WIDTH, load_image, read_manifest, split_by_label
 from diag.errors import ConfigError, DataError
@@ -206,6 +205,7 @@ def encode_text(text_encoder, ids: torch.Tensor, clip_skip: int) -> torch.Tensor
 
 def diffusion_loss(pipe, pixels: torch.Tensor, ids: torch.Tensor, g: torch.Generator, config: InOutConfig) -> torch.Tensor:
     """Noise-prediction MSE (min-SNR weighted), with the inpainting UNet's full-mask input where needed."""
+    from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion_img2img import retrieve_latents
     from diffusers.training_utils import compute_snr
 
     device = pipe.unet.device
