@@ -10,12 +10,13 @@ import numpy as np
 import pytest
 import torch
 import torchvision
+from PIL import Image
 
 from diag.classify.data import load_uint8, evaluation_set, training_set
 from diag.classify.model import build_resnet50
 from diag.classify.train import TrainConfig, train_classifier
 from diag.cli import main
-from diag.data.ksdd2 import read_manifest, split_by_label
+from diag.data.ksdd2 import load_image, read_manifest, split_by_label
 from diag.config import profile_config
 
 
@@ -51,10 +52,11 @@ def test_images_are_held_as_uint8(replica: Path) -> None:
     paths = [s.image_path for s in read_manifest(replica, "train")]
     images = load_uint8(paths)
     assert images.dtype == torch.uint8 and images.shape == (len(paths), 632, 224, 3)
-    float32_bytes = len(paths) * 632 * 224 * 3 * 4
-    assert images.element_size() * images.nelement() * 4 == float32_bytes  # a quarter of a float32 preload
+    assert torch.equal(images[3], torch.from_numpy(load_image(paths[3])))  # the file's pixels, unscaled
     release = load_uint8(paths[:2], (704, 256))
     assert release.shape == (2, 704, 256, 3)
+    expected = np.asarray(Image.open(paths[1]).convert("RGB").resize((256, 704), Image.Resampling.BILINEAR))
+    assert torch.equal(release[1], torch.from_numpy(expected))
 
 
 def test_resnet50_loads_a_local_state_dict(tmp_path: Path) -> None:

@@ -37,8 +37,26 @@ def test_shipped_model_is_small_safetensors_with_a_card() -> None:
     assert "pretrain-demo-model" in card and "guidance" in card
 
 
-def test_corpus_is_disjoint_from_the_replica() -> None:
-    assert CORPUS_TAG != REPLICA_TAG
+def test_corpus_is_disjoint_from_the_replica(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every random stream the corpus draws is tagged with its own tag, never the replica's."""
+    import diag.data.synthetic as synthetic
+    import diag.demo_model.corpus as corpus
+
+    seeds: dict[str, list] = {"corpus": [], "replica": []}
+    original = np.random.default_rng
+    for name, module in (("corpus", corpus), ("replica", synthetic)):
+        monkeypatch.setattr(module.np.random, "default_rng",
+                            lambda seed=None, name=name: seeds[name].append(seed) or original(seed))
+        if name == "corpus":
+            for index in range(20):
+                corpus.render_sample(0, index)
+        else:
+            synthetic.render_sample(0, "train", 3, True)
+        monkeypatch.undo()
+    first = lambda streams: {s[0] for s in streams if isinstance(s, (list, tuple))}  # noqa: E731
+    assert first(seeds["corpus"]) == {CORPUS_TAG} and len(seeds["corpus"]) >= 20
+    assert first(seeds["replica"]) == {REPLICA_TAG}
+    assert all(isinstance(s, (list, tuple)) for s in seeds["corpus"])  # no untagged stream
     assert {"white", "marks", "copper", "scratches", "wall", "metal"} <= set(vocabulary())
     a, b = render_sample(0, 5), render_sample(0, 5)
     assert np.array_equal(a.image, b.image) and a.caption == b.caption

@@ -119,6 +119,20 @@ def test_a_mistake_is_one_line_and_loses_nothing(name: str, build, message: str,
         assert after == before  # a failed render creates nothing either
 
 
+def test_a_hub_model_while_offline_is_one_line(replica: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture) -> None:
+    import diffusers
+
+    def offline(*args, **kwargs):
+        raise OSError("We couldn't connect to the hub to load the files, and couldn't find them in the cache.")
+
+    monkeypatch.setattr(diffusers.StableDiffusionXLInpaintPipeline, "from_pretrained", offline)
+    args = ["generate", "diag", "--profile", "paper", "--data", str(replica), "--out", str(tmp_path / "o"), "--n-aug", "2"]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "could not load from the Hugging Face hub" in err[0] and "local folder" in err[0]
+
+
 def memseg(replica: Path, out: Path, *extra: str) -> int:
     return main(["generate", "memseg", "--data", str(replica), "--out", str(out), "--n-aug", "3", *extra])
 

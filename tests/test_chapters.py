@@ -1,0 +1,61 @@
+"""The chapters' helpers: rendering without computing, the prompt lab's keep, chapter 2's views."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from diag import workflow
+from diag.chapters import explain
+from diag.chapters.prompt_lab import Candidate, PromptLab
+from diag.config import profile_config
+from diag.errors import MissingResult
+
+
+def test_rendering_an_empty_results_folder_computes_nothing(replica: Path, tmp_path: Path) -> None:
+    run = workflow.setup("demo", tmp_path / "results", replica, compute=False)
+    with pytest.raises(MissingResult, match="no grid rows"):
+        run.grid("zero-shot")
+    with pytest.raises(MissingResult, match="generated set missing"):
+        run.generate("diag", 100)
+    with pytest.raises(MissingResult, match="FID table missing"):
+        run.fid()
+    assert not (tmp_path / "results").exists()
+
+
+def test_the_paper_profile_never_makes_a_replica(tmp_path: Path) -> None:
+    from diag.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="runs on real KSDD2 only"):
+        workflow.setup("paper", tmp_path / "results")
+    assert not (tmp_path / "results").exists()
+
+
+def test_keeping_a_candidate_twice_adds_it_once(replica: Path, tmp_path: Path) -> None:
+    lab = PromptLab(replica, tmp_path / "curated", profile_config("demo").diag)
+    mask = np.zeros((632, 224), bool)
+    mask[100:140, 50:90] = True
+    candidate = Candidate(np.full((632, 224, 3), 60, np.uint8), mask, "10000", lab.mask_names()[0],
+                          "white marks on the wall", "", seed=3)
+    first = lab.keep(candidate)
+    assert lab.keep(candidate) == first
+    other = lab.keep(Candidate(candidate.image, mask, "10000", lab.mask_names()[0], "copper metal scratches", "", 4))
+    assert other != first and len(list((tmp_path / "curated" / "imgs").glob("*.png"))) == 2
+    assert (tmp_path / "curated" / "prompts.yaml").read_text().count("- ") == 2
+
+
+def test_the_forward_process_destroys_the_image_step_by_step(replica: Path) -> None:
+    pipe = explain.load_demo_pipeline()
+    crop = explain.example_crop(replica)
+    frames = dict(explain.forward_process(pipe, crop, [0, 500, 999]))
+    clean = np.asarray(crop, float)
+    errors = [np.abs(frames[t].astype(float) - clean).mean() for t in (0, 500, 999)]
+    assert errors[0] < errors[1] < errors[2]
+
+
+def test_the_strength_sentence_follows_the_measurements() -> None:
+    assert "only retouches" in explain.strength_text((0.3, 0.99), [3.0, 40.0])
+    assert "does not stay close" in explain.strength_text((0.3, 0.99), [35.0, 40.0])
+    assert "not in this results folder" in explain.strength_text((0.3, 0.99), None)
