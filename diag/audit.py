@@ -22,8 +22,24 @@ CLASSIFIER_KEYS = ("backbone", "weights", "input_size", "epochs", "batch_size", 
 SET_KEYS = {
     "diag": ("model", "steps", "guidance", "strength", "canvas", "padding_mask_crop", "masks", "prompts"),
     "memseg": ("textures", "foreground_threshold"),
-    "inout": ("model", "train_steps", "epochs", "repeats", "train_batch_size", "rank", "alpha", "conv_rank",
-              "text_encoder_lora", "clip_skip", "min_snr_gamma", "lr", "steps", "guidance", "merge_ratio", "resolution"),
+    "inout": (
+        "model",
+        "train_steps",
+        "epochs",
+        "repeats",
+        "train_batch_size",
+        "rank",
+        "alpha",
+        "conv_rank",
+        "text_encoder_lora",
+        "clip_skip",
+        "min_snr_gamma",
+        "lr",
+        "steps",
+        "guidance",
+        "merge_ratio",
+        "resolution",
+    ),
 }
 
 
@@ -80,7 +96,9 @@ def grid_lines(reference: Config, results: Path, scenario: str) -> list[str]:
             lines.append(f"{scenario}: rows at N_aug {extra}, not among the profile's {reference.grid.n_augs}")
         for key in CLASSIFIER_KEYS:
             if key in rows:
-                line = differing(f"{scenario} classifier.{key}", list(rows[key].dropna()), getattr(reference.classifier, key))
+                line = differing(
+                    f"{scenario} classifier.{key}", list(rows[key].dropna()), getattr(reference.classifier, key)
+                )
                 lines += [line] if line else []
     return lines
 
@@ -97,4 +115,3 @@ def set_lines(reference: Config, results: Path) -> list[str]:
             line = differing(f"{method}.{key}", [r[key] for r in records if key in r], getattr(expected, key))
             lines += [line] if line else []
     return lines
-

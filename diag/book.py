@@ -39,8 +39,10 @@ def source_tree(source: Path | None = None) -> Path:
     source = Path(source) if source else ROOT
     missing = [name for name in SOURCES if not (source / name).exists()]
     if missing:
-        raise DiagError(f"{source}: the book's sources ({', '.join(missing)}) are not here; `diag reproduce` needs the "
-                        "project's source tree: run it from a clone (pip install -e .) or pass --source CLONE")
+        raise DiagError(
+            f"{source}: the book's sources ({', '.join(missing)}) are not here; `diag reproduce` needs the "
+            "project's source tree: run it from a clone (pip install -e .) or pass --source CLONE"
+        )
     return source
 
 
@@ -84,23 +86,40 @@ def swapped_in(target: Path) -> Iterator[Path]:
         shutil.rmtree(fresh, ignore_errors=True)
 
 
-def execute_notebooks(profile: str, results_dir: Path, target: Path, *, parameters: dict | None = None,
-                      compute: bool = True, source: Path | None = None,
-                      names: Sequence[str] = NOTEBOOKS) -> dict[str, float]:
+def execute_notebooks(
+    profile: str,
+    results_dir: Path,
+    target: Path,
+    *,
+    parameters: dict | None = None,
+    compute: bool = True,
+    source: Path | None = None,
+    names: Sequence[str] = NOTEBOOKS,
+) -> dict[str, float]:
     """Run each notebook (papermill) into ``target``, replacing it only when every one succeeded."""
     import papermill
 
     source = source_tree(source) / "notebooks"
-    params = {"profile": profile, "results_dir": str(Path(results_dir).resolve()), "compute": compute,
-              **(parameters or {})}
+    params = {
+        "profile": profile,
+        "results_dir": str(Path(results_dir).resolve()),
+        "compute": compute,
+        **(parameters or {}),
+    }
     timings = {}
     with swapped_in(target) as fresh:
         for name in names:
             start = time.perf_counter()
             output = fresh / f"{name}.ipynb"
             try:
-                papermill.execute_notebook(source / f"{name}.ipynb", output, parameters=params, cwd=str(fresh),
-                                           progress_bar=False, kernel_name="python3")
+                papermill.execute_notebook(
+                    source / f"{name}.ipynb",
+                    output,
+                    parameters=params,
+                    cwd=str(fresh),
+                    progress_bar=False,
+                    kernel_name="python3",
+                )
             except papermill.PapermillExecutionError as error:
                 raise BuildError(f"notebook {name} failed: {error.ename}: {error.evalue}") from None
             problems = notebook_problems(output)
@@ -139,9 +158,16 @@ def build_book(root: Path, out: Path | None = None) -> Path:
     return Path(out) / "index.html"
 
 
-def reproduce(profile: str = "demo", results_dir: Path | str | None = None, *, out: Path | str = "_build/html",
-              from_results: bool = False, data: Path | str | None = None, overrides: Sequence[str] = (),
-              source: Path | None = None) -> Path:
+def reproduce(
+    profile: str = "demo",
+    results_dir: Path | str | None = None,
+    *,
+    out: Path | str = "_build/html",
+    from_results: bool = False,
+    data: Path | str | None = None,
+    overrides: Sequence[str] = (),
+    source: Path | None = None,
+) -> Path:
     """Execute every chapter, then build the site into ``out``; returns the site's index page."""
     from diag import workflow
 
@@ -156,11 +182,20 @@ def reproduce(profile: str = "demo", results_dir: Path | str | None = None, *, o
     print(f"executing notebooks ({profile} profile, results in {results})", flush=True)
     parameters = {"data_dir": None if data is None else str(Path(data).resolve()), "overrides": list(overrides)}
     with contextlib.ExitStack() as stack:
-        build = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="diag-book-"))) if from_results \
+        build = (
+            Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="diag-book-")))
+            if from_results
             else results / "book-build"
+        )
         copy_sources(source, build)
-        execute_notebooks(profile, results, build / "book" / "chapters", parameters=parameters,
-                          compute=not from_results, source=source)
+        execute_notebooks(
+            profile,
+            results,
+            build / "book" / "chapters",
+            parameters=parameters,
+            compute=not from_results,
+            source=source,
+        )
         index = build_book(build, Path(out))
     print(f"book built in {time.perf_counter() - start:.0f} s: {index}")
     return index

@@ -79,24 +79,41 @@ def add_data_commands(subparsers: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("synth", help="write the offline KSDD2 replica in the prepared layout")
     p.add_argument("--out", type=Path, required=True, help="new folder for the replica")
-    p.add_argument("--scale", choices=["demo", "small", "full"], default="demo",
-                   help="full = KSDD2's counts; demo = one fifth; small = for tests (default: demo)")
+    p.add_argument(
+        "--scale",
+        choices=["demo", "small", "full"],
+        default="demo",
+        help="full = KSDD2's counts; demo = one fifth; small = for tests (default: demo)",
+    )
     p.add_argument("--seed", type=int, default=0, help="replica seed (default: 0)")
     p.set_defaults(func=cmd_data_synth)
 
 
-def add_config_options(parser: argparse.ArgumentParser, sections: Sequence[str], skip: Sequence[str] = (),
-                       rename: dict[str, str] | None = None) -> None:
+def add_config_options(
+    parser: argparse.ArgumentParser,
+    sections: Sequence[str],
+    skip: Sequence[str] = (),
+    rename: dict[str, str] | None = None,
+) -> None:
     """``--profile``, one option per field of each config section, and ``--set SECTION.FIELD=VALUE``."""
     from diag.config import PROFILES, add_section_options
 
     parser.add_argument("--profile", choices=PROFILES, default="demo", help="whose defaults (default: demo)")
     for section in sections:
         group = parser.add_argument_group(f"{section} settings (any field also as --set {section}.FIELD=VALUE)")
-        add_section_options(group, section, skip=[s.split(".", 1)[1] for s in skip if s.startswith(section + ".")],
-                            rename={k.split(".", 1)[1]: v for k, v in (rename or {}).items() if k.startswith(section + ".")})
-    parser.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
-                        help="override any setting, e.g. --set diag.steps=2 (repeatable)")
+        add_section_options(
+            group,
+            section,
+            skip=[s.split(".", 1)[1] for s in skip if s.startswith(section + ".")],
+            rename={k.split(".", 1)[1]: v for k, v in (rename or {}).items() if k.startswith(section + ".")},
+        )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.FIELD=VALUE",
+        help="override any setting, e.g. --set diag.steps=2 (repeatable)",
+    )
 
 
 def config_from_args(args: argparse.Namespace):
@@ -121,8 +138,14 @@ def cmd_fid(args: argparse.Namespace) -> None:
     if args.json:
         check_output_file(args.json)
     with warnings_to_stderr():
-        scores = compute_fid(real, gen, dims=tuple(config.dims), batch_size=config.batch_size,
-                             device=resolve_device(config.device), cache_dir=None if args.no_cache else default_cache_dir())
+        scores = compute_fid(
+            real,
+            gen,
+            dims=tuple(config.dims),
+            batch_size=config.batch_size,
+            device=resolve_device(config.device),
+            cache_dir=None if args.no_cache else default_cache_dir(),
+        )
     print(f"FID  {real}  vs  {gen}")
     print("dims        FID")
     for dim, value in scores.items():
@@ -136,13 +159,17 @@ def cmd_fid(args: argparse.Namespace) -> None:
 def check_image_folder(folder: Path, role: str) -> Path:
     """A folder of images only: a prepared data folder gives its training positives' images."""
     if (folder / "train.csv").is_file():
-        raise DiagError(f"{folder}: a prepared data folder, not a folder of images (it holds negatives and _GT masks); "
-                        f"for its training positives use `diag fid --table` or copy them into a folder")
+        raise DiagError(
+            f"{folder}: a prepared data folder, not a folder of images (it holds negatives and _GT masks); "
+            f"for its training positives use `diag fid --table` or copy them into a folder"
+        )
     if folder.is_dir():
         masks = [p.name for p in folder.glob("*_GT.png")]
         if masks:
-            raise DiagError(f"{folder} ({role}): holds masks such as {masks[0]}; give a folder of images only "
-                            "(a generated set's imgs/, not the set itself)")
+            raise DiagError(
+                f"{folder} ({role}): holds masks such as {masks[0]}; give a folder of images only "
+                "(a generated set's imgs/, not the set itself)"
+            )
         if (folder / "imgs").is_dir() and not any(folder.glob("*.png")):
             return folder / "imgs"  # a generated set: its images
     return folder
@@ -159,10 +186,19 @@ def cmd_fid_table(args: argparse.Namespace, config) -> None:
     from diag.fid.table import fid_table, table_path
 
     if args.n_aug is None or args.data is None:
-        raise DiagError("diag fid --table RESULTS needs --n-aug N and --data DATA (the prepared data the sets came from)")
+        raise DiagError(
+            "diag fid --table RESULTS needs --n-aug N and --data DATA (the prepared data the sets came from)"
+        )
     with warnings_to_stderr():
-        table = fid_table(args.data, args.table, args.n_aug, dims=config.dims, device=config.device,
-                          batch_size=config.batch_size, progress=True)
+        table = fid_table(
+            args.data,
+            args.table,
+            args.n_aug,
+            dims=config.dims,
+            device=config.device,
+            batch_size=config.batch_size,
+            progress=True,
+        )
     print(table.drop(columns=["generated_sha1", "data_fingerprint"]).to_string(index=False))
     print(f"table: {table_path(args.table, args.n_aug)}")
 
@@ -171,8 +207,12 @@ def add_fid_command(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("fid", help="FID between two image folders, or Table III of a results folder")
     p.add_argument("real", type=Path, nargs="?", help="folder of real images (e.g. KSDD2's training positives)")
     p.add_argument("gen", type=Path, nargs="?", help="folder of generated images (or a generated set)")
-    p.add_argument("--table", type=Path, metavar="RESULTS",
-                   help="write RESULTS/fid_N.csv for RESULTS/generated/<method>/augmented_N (the book's Table III)")
+    p.add_argument(
+        "--table",
+        type=Path,
+        metavar="RESULTS",
+        help="write RESULTS/fid_N.csv for RESULTS/generated/<method>/augmented_N (the book's Table III)",
+    )
     p.add_argument("--n-aug", type=int, help="with --table: which sets")
     p.add_argument("--data", type=Path, help="with --table: the prepared data (its training positives are REAL)")
     p.add_argument("--json", type=Path, help='write {"64": fid, ...} here')
@@ -235,8 +275,15 @@ def cmd_experiment(args: argparse.Namespace) -> None:
     if needs_sets and args.generated is None:
         raise DiagError(f"--generated GEN is needed for {', '.join(needs_sets)} (GEN/<method>/augmented_<N>/imgs/)")
     check_output_dir(args.out)
-    results = run_grid(config, scenario=args.scenario, methods=methods, data=args.data, generated=args.generated,
-                       out=args.out, feature_cache=args.feature_cache)
+    results = run_grid(
+        config,
+        scenario=args.scenario,
+        methods=methods,
+        data=args.data,
+        generated=args.generated,
+        out=args.out,
+        feature_cache=args.feature_cache,
+    )
     table = summarize(results, args.scenario)
     print(f"[{config.label}] {args.scenario}: mean ± std over seeds, paper beside")
     print(table.to_string(index=False))
@@ -250,10 +297,17 @@ def add_experiment_command(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--data", type=Path, required=True)
     p.add_argument("--generated", type=Path, help="GEN with GEN/<method>/augmented_<N>/imgs/ (RESULTS/generated)")
     p.add_argument("--out", type=Path, default=Path("results"), help="folder for results.csv and curves/")
-    p.add_argument("--feature-cache", type=Path, help="demo backbone: per-image feature cache to share between runs "
-                   "(default OUT/feature-cache)")
-    add_config_options(p, ["grid", "classifier"], skip=["classifier.feature_cache", "classifier.seed"],
-                       rename={"grid.n_augs": "--n-aug"})
+    p.add_argument(
+        "--feature-cache",
+        type=Path,
+        help="demo backbone: per-image feature cache to share between runs " "(default OUT/feature-cache)",
+    )
+    add_config_options(
+        p,
+        ["grid", "classifier"],
+        skip=["classifier.feature_cache", "classifier.seed"],
+        rename={"grid.n_augs": "--n-aug"},
+    )
     p.set_defaults(func=cmd_experiment)
 
 
@@ -273,7 +327,9 @@ def cmd_generate(args: argparse.Namespace) -> None:
         print(f"{section.model}: applying its diag_defaults.json: {applied}", file=sys.stderr)
     with warnings_to_stderr(UserWarning):
         manifest = generate(args.data, args.out, section)
-    print(f"{args.generator}: {section.n_aug} images in {args.out}/imgs, masks in {args.out}/masks; manifest: {manifest}")
+    print(
+        f"{args.generator}: {section.n_aug} images in {args.out}/imgs, masks in {args.out}/masks; manifest: {manifest}"
+    )
 
 
 def applied_model_defaults(args: argparse.Namespace, config) -> dict:
@@ -284,23 +340,33 @@ def applied_model_defaults(args: argparse.Namespace, config) -> dict:
     from diag.generate.loading import model_defaults
 
     given = {o.split("=", 1)[0] for o in overrides_from_args(args)}
-    return {k: getattr(config.diag, k) for k in model_defaults(config.diag.model)
-            if k in ("guidance", "canvas", "steps") and f"diag.{k}" not in given}
+    return {
+        k: getattr(config.diag, k)
+        for k in model_defaults(config.diag.model)
+        if k in ("guidance", "canvas", "steps") and f"diag.{k}" not in given
+    }
 
 
 def add_generate_commands(subparsers: argparse._SubParsersAction) -> None:
     generate = subparsers.add_parser("generate", help="generate defective images (DIAG, MemSeg, In&Out)")
     sub = generate.add_subparsers(dest="generator", required=True)
-    helps = {"diag": "DIAG: inpaint expert-prompted defects into training negatives",
-             "memseg": "MemSeg per-region anomalies (Perlin ROI, texture/structure source)",
-             "inout": "In&Out: DreamBooth + LoRA fine-tune on the training positives, then sample"}
+    helps = {
+        "diag": "DIAG: inpaint expert-prompted defects into training negatives",
+        "memseg": "MemSeg per-region anomalies (Perlin ROI, texture/structure source)",
+        "inout": "In&Out: DreamBooth + LoRA fine-tune on the training positives, then sample",
+    }
     for name, text in helps.items():
         p = sub.add_parser(name, help=text)
         p.add_argument("--data", type=Path, required=True, help="prepared KSDD2 (or replica) folder")
-        p.add_argument("--out", type=Path, required=True, help="output folder (imgs/, masks/, manifest.csv); re-run to resume")
+        p.add_argument(
+            "--out", type=Path, required=True, help="output folder (imgs/, masks/, manifest.csv); re-run to resume"
+        )
         if name == "inout":
-            p.add_argument("--lora-dir", type=Path, help="where the fine-tune is saved and reused (default OUT/lora); "
-                           "share one between N_aug sets")
+            p.add_argument(
+                "--lora-dir",
+                type=Path,
+                help="where the fine-tune is saved and reused (default OUT/lora); " "share one between N_aug sets",
+            )
         add_config_options(p, [name])
         p.set_defaults(func=cmd_generate)
 
@@ -316,8 +382,15 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
 
         print("\n".join(dry_run(args.profile, results, args.data, overrides)))
         return
-    reproduce(args.profile, results, out=args.out, from_results=args.from_results is not None, data=args.data,
-              overrides=overrides, source=args.source)
+    reproduce(
+        args.profile,
+        results,
+        out=args.out,
+        from_results=args.from_results is not None,
+        data=args.data,
+        overrides=overrides,
+        source=args.source,
+    )
 
 
 def reproduce_overrides(args: argparse.Namespace) -> list[str]:
@@ -343,7 +416,9 @@ def add_reproduce_command(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--profile", choices=["demo", "paper"], default="demo")
     p.add_argument("--data", type=Path, help="prepared KSDD2 (required by the paper profile; demo: a replica is made)")
     p.add_argument("--results", type=Path, help="where results are cached (default: results/<profile>)")
-    p.add_argument("--out", type=Path, default=Path("_build/html"), help="folder for the built site (default _build/html)")
+    p.add_argument(
+        "--out", type=Path, default=Path("_build/html"), help="folder for the built site (default _build/html)"
+    )
     p.add_argument("--n-aug", help="comma list of N_aug (paper: 80,100,120)")
     p.add_argument("--seeds", help="comma list of classifier seeds (default 0,1,2)")
     p.add_argument("--diag-model", help="DIAG's inpainting model: hub id or diffusers folder")
@@ -352,7 +427,9 @@ def add_reproduce_command(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--device", help="auto, cpu, cuda or cuda:N, for every step")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE", help="override any setting")
     p.add_argument("--from-results", type=Path, metavar="DIR", help="render a finished results folder; compute nothing")
-    p.add_argument("--dry-run", action="store_true", help="print every step with its image and training counts; run nothing")
+    p.add_argument(
+        "--dry-run", action="store_true", help="print every step with its image and training counts; run nothing"
+    )
     p.add_argument("--source", type=Path, help="the project's source tree (default: the one diag is installed from)")
     p.set_defaults(func=cmd_reproduce)
 
@@ -362,8 +439,17 @@ def cmd_pretrain_demo_model(args: argparse.Namespace) -> None:
 
     from diag.demo_model.pretrain import PretrainConfig, pretrain
 
-    given = {k: v for k, v in dict(steps=args.steps, vae_steps=args.vae_steps, corpus_size=args.corpus_size,
-                                    seed=args.seed, threads=args.threads).items() if v is not None}
+    given = {
+        k: v
+        for k, v in dict(
+            steps=args.steps,
+            vae_steps=args.vae_steps,
+            corpus_size=args.corpus_size,
+            seed=args.seed,
+            threads=args.threads,
+        ).items()
+        if v is not None
+    }
     out = pretrain(args.out, replace(PretrainConfig(), **given))
     print(f"demo model saved in {out}")
 
@@ -372,7 +458,9 @@ def add_pretrain_command(subparsers: argparse._SubParsersAction) -> None:
     # no defaults spelled here: importing the pretraining module (diffusers) would slow every command's start
     p = subparsers.add_parser("pretrain-demo-model", help="train the small offline inpainting model (resumable)")
     p.add_argument("--out", type=Path, required=True, help="folder for the diffusers pipeline")
-    p.add_argument("--steps", type=int, help="UNet + text-encoder steps (default: the shipped run's, see its model card)")
+    p.add_argument(
+        "--steps", type=int, help="UNet + text-encoder steps (default: the shipped run's, see its model card)"
+    )
     p.add_argument("--vae-steps", type=int, help="autoencoder steps (default: the shipped run's)")
     p.add_argument("--corpus-size", type=int, help="procedural 64x64 patches (default: the shipped run's)")
     p.add_argument("--seed", type=int)
@@ -383,7 +471,9 @@ def add_pretrain_command(subparsers: argparse._SubParsersAction) -> None:
 def build_parser() -> argparse.ArgumentParser:
     from importlib.metadata import version
 
-    parser = argparse.ArgumentParser(prog="diag", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="diag", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--version", action="version", version=f"diag {version('diag')}")
     subparsers = parser.add_subparsers(dest="command", required=True)
     for add in COMMANDS:
@@ -392,8 +482,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
-    add_data_commands, add_generate_commands, add_fid_command, add_train_command, add_experiment_command,
-    add_reproduce_command, add_pretrain_command,
+    add_data_commands,
+    add_generate_commands,
+    add_fid_command,
+    add_train_command,
+    add_experiment_command,
+    add_reproduce_command,
+    add_pretrain_command,
 ]
 
 

@@ -85,8 +85,19 @@ DEMO: dict[str, dict[str, Any]] = {
     "diag": {"model": DEMO_MODEL, "canvas": "crop", "batch_size": 4},
     # In&Out's recipe at demo scale: the same instance prompt, a smaller LoRA, a larger step,
     # minutes instead of hours; a 2-layer text encoder has no layer to skip
-    "inout": {"model": DEMO_MODEL, "train_steps": 100, "rank": 8, "alpha": 8, "conv_rank": 4, "conv_alpha": 4,
-              "lr": 1e-3, "train_batch_size": 8, "batch_size": 4, "clip_skip": 1, "resolution": None},
+    "inout": {
+        "model": DEMO_MODEL,
+        "train_steps": 100,
+        "rank": 8,
+        "alpha": 8,
+        "conv_rank": 4,
+        "conv_alpha": 4,
+        "lr": 1e-3,
+        "train_batch_size": 8,
+        "batch_size": 4,
+        "clip_skip": 1,
+        "resolution": None,
+    },
     # no ImageNet ResNet offline: frozen FID-Inception features and a small head; the head
     # is tiny, so a larger step than the paper's 1e-4
     "classifier": {"backbone": "fid-inception", "lr": 1e-3},
@@ -98,8 +109,9 @@ def profile_config(profile: str) -> Config:
     """The settings of ``profile`` ("demo" or "paper")."""
     if profile not in PROFILES:
         raise ConfigError(f"The `profile` parameter must be one of {PROFILES}. Got {profile!r} instead.")
-    config = Config(profile, DataConfig(), DiagConfig(), MemSegConfig(), InOutConfig(), TrainConfig(), FIDConfig(),
-                    GridConfig())
+    config = Config(
+        profile, DataConfig(), DiagConfig(), MemSegConfig(), InOutConfig(), TrainConfig(), FIDConfig(), GridConfig()
+    )
     if profile == "demo":
         config = replace(config, **{name: replace(getattr(config, name), **changes) for name, changes in DEMO.items()})
         config = with_model_defaults(config, set())
@@ -112,7 +124,9 @@ def with_model_defaults(config: Config, overridden: set[str]) -> Config:
     The demo model's card explains its values; the paper's guidance 20 belongs to SDXL.
     """
     defaults = model_defaults(config.diag.model)
-    changes = {k: v for k, v in defaults.items() if k in {"guidance", "canvas", "steps"} and f"diag.{k}" not in overridden}
+    changes = {
+        k: v for k, v in defaults.items() if k in {"guidance", "canvas", "steps"} and f"diag.{k}" not in overridden
+    }
     if "guidance" in changes and "inout.guidance" not in overridden and config.inout.model == config.diag.model:
         config = replace(config, inout=replace(config.inout, guidance=changes["guidance"]))
     return replace(config, diag=replace(config.diag, **changes)) if changes else config
@@ -151,7 +165,9 @@ def parse_value(key: str, text: str, kind: Any) -> Any:
                 raise ValueError
             return value
     except ValueError:
-        raise ConfigError(f"{key}: expected {'a finite ' if kind is float else 'an '}{kind.__name__}; got {text!r}") from None
+        raise ConfigError(
+            f"{key}: expected {'a finite ' if kind is float else 'an '}{kind.__name__}; got {text!r}"
+        ) from None
     return text
 
 
@@ -198,13 +214,17 @@ def validate(config: Config) -> None:
     for key in ("n_augs", "seeds"):
         values = getattr(config.grid, key)
         if not values or min(values) < (1 if key == "n_augs" else 0):
-            raise ConfigError(f"grid.{key}: must be a non-empty list of {'positive' if key == 'n_augs' else 'non-negative'} "
-                              f"integers; got {values!r}")
+            raise ConfigError(
+                f"grid.{key}: must be a non-empty list of {'positive' if key == 'n_augs' else 'non-negative'} "
+                f"integers; got {values!r}"
+            )
     if not 0 <= config.grid.val_fraction < 1:
         raise ConfigError(f"grid.val_fraction: must be in [0, 1); got {config.grid.val_fraction!r}")
     if not config.fid.dims or not set(config.fid.dims) <= {64, 192, 768, 2048} or config.fid.batch_size < 1:
-        raise ConfigError(f"fid: dims must be among 64, 192, 768, 2048 and batch_size >= 1; got {config.fid.dims!r}, "
-                          f"{config.fid.batch_size!r}")
+        raise ConfigError(
+            f"fid: dims must be among 64, 192, 768, 2048 and batch_size >= 1; got {config.fid.dims!r}, "
+            f"{config.fid.batch_size!r}"
+        )
 
 
 def build_config(profile: str, overrides: Iterable[str] = ()) -> Config:
@@ -248,11 +268,14 @@ def add_section_options(parser, section: str, skip: Iterable[str] = (), rename: 
         if name in skip:
             continue
         flag = rename.get(name, "--" + name.replace("_", "-"))
-        parser.add_argument(flag, dest=f"cfg:{section}.{name}", default=None, metavar="VALUE",
-                            help=field_help(section, name))
+        parser.add_argument(
+            flag, dest=f"cfg:{section}.{name}", default=None, metavar="VALUE", help=field_help(section, name)
+        )
 
 
 def overrides_from_args(args) -> list[str]:
     """The ``SECTION.FIELD=VALUE`` strings of the options given, then ``--set`` ones (which win)."""
-    given = [f"{dest[4:]}={value}" for dest, value in vars(args).items() if dest.startswith("cfg:") and value is not None]
+    given = [
+        f"{dest[4:]}={value}" for dest, value in vars(args).items() if dest.startswith("cfg:") and value is not None
+    ]
     return given + list(getattr(args, "set", None) or [])

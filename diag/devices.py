@@ -14,4 +14,6 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     try:
         return torch.device(device)
     except RuntimeError:
-        raise ConfigError(f"The `device` parameter must be 'auto', 'cpu', 'cuda' or 'cuda:N'. Got {device!r} instead.") from None
+        raise ConfigError(
+            f"The `device` parameter must be 'auto', 'cpu', 'cuda' or 'cuda:N'. Got {device!r} instead."
+        ) from None

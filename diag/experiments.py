@@ -57,7 +57,12 @@ def set_fingerprint(folder: Path | None) -> str:
 def cell_settings(config: Config, data_fp: str) -> dict:
     """What a grid row depends on besides its key and generated set."""
     classifier = {k: v for k, v in config.classifier.recorded().items() if k != "seed"}
-    return {"profile": config.profile, **classifier, "val_fraction": config.grid.val_fraction, "data_fingerprint": data_fp}
+    return {
+        "profile": config.profile,
+        **classifier,
+        "val_fraction": config.grid.val_fraction,
+        "data_fingerprint": data_fp,
+    }
 
 
 def settings_id(settings: dict) -> str:
@@ -80,8 +85,19 @@ def write_csv_atomic(frame: pd.DataFrame, path: Path) -> None:
     write_atomic(path, lambda tmp: frame.to_csv(tmp, index=False))
 
 
-def run_cell(scenario: str, method: str, n_aug: int, seed: int, *, config: Config, data: Path,
-             generated: Path | None, out: Path, feature_cache: Path | None = None, progress: bool = False) -> dict:
+def run_cell(
+    scenario: str,
+    method: str,
+    n_aug: int,
+    seed: int,
+    *,
+    config: Config,
+    data: Path,
+    generated: Path | None,
+    out: Path,
+    feature_cache: Path | None = None,
+    progress: bool = False,
+) -> dict:
     """Train and score one cell; returns its results row and writes its per-epoch curve."""
     start = time.perf_counter()
     feature_cache = Path(feature_cache) if feature_cache else out / "feature-cache"
@@ -99,7 +115,9 @@ def run_cell(scenario: str, method: str, n_aug: int, seed: int, *, config: Confi
         model_v, _ = fit(classifier, x_train[torch.as_tensor(tr)], train.labels[tr], None, progress)
         scores_v = predict(model_v, x_train[torch.as_tensor(va)], classifier.batch_size, device)
         threshold = best_f1_threshold(train.labels[va], scores_v)
-        honest = evaluate_scores(test.labels, predict(model_v, x_test, classifier.batch_size, device), threshold=threshold)
+        honest = evaluate_scores(
+            test.labels, predict(model_v, x_test, classifier.batch_size, device), threshold=threshold
+        )
         row |= {f"val_{k}": v for k, v in honest.items()}
     row |= {"n_train": len(train), "wall_s": round(time.perf_counter() - start, 2)}
     write_csv_atomic(pd.DataFrame(curve), out / "curves" / f"{scenario}_{method}_{n_aug}_seed{seed}.csv")
@@ -128,13 +146,26 @@ def grid_cells(scenario: str, methods: Sequence[str], n_augs: Sequence[int], see
         raise ConfigError(f"The `methods` parameter must be among {METHODS}. Got {list(methods)} instead.")
     if "none" in methods and scenario != "full-shot":
         raise ConfigError("The `none` method (no augmentation) is a full-shot reference only.")
-    cells = [(scenario, m, 0 if m == "none" else n, s) for m in methods for n in (n_augs if m != "none" else [0])
-             for s in seeds]
+    cells = [
+        (scenario, m, 0 if m == "none" else n, s)
+        for m in methods
+        for n in (n_augs if m != "none" else [0])
+        for s in seeds
+    ]
     return list(dict.fromkeys(cells))
 
 
-def run_grid(config: Config, *, scenario: str, methods: Sequence[str], data: Path | str, generated: Path | str | None,
-             out: Path | str, feature_cache: Path | str | None = None, progress: bool = True) -> pd.DataFrame:
+def run_grid(
+    config: Config,
+    *,
+    scenario: str,
+    methods: Sequence[str],
+    data: Path | str,
+    generated: Path | str | None,
+    out: Path | str,
+    feature_cache: Path | str | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
     """Run every missing cell of the grid (``config.grid``'s N_aug values and seeds); returns its rows.
 
     ``feature_cache`` (demo backbone only; default ``out/feature-cache``): share one folder
@@ -147,18 +178,30 @@ def run_grid(config: Config, *, scenario: str, methods: Sequence[str], data: Pat
     sets = {(m, n): set_fingerprint(None if m == "none" else generated_dir(generated, m, n)) for _, m, n, _ in cells}
     rows = read_rows(out)
     mine = rows[rows["settings_id"] == sid] if "settings_id" in rows else rows.iloc[0:0]
-    done = {(r.scenario, r.method, int(r.n_aug), int(r.seed)) for r in mine.itertuples(index=False)
-            if sets.get((r.method, int(r.n_aug))) == r.generated_sha1}
+    done = {
+        (r.scenario, r.method, int(r.n_aug), int(r.seed))
+        for r in mine.itertuples(index=False)
+        if sets.get((r.method, int(r.n_aug))) == r.generated_sha1
+    }
     todo = [c for c in cells if c not in done]
     for cell in tqdm(todo, desc=f"{scenario} cells", disable=not progress):
-        row = run_cell(*cell, config=config, data=data, generated=Path(generated) if generated else None, out=out,
-                       feature_cache=Path(feature_cache) if feature_cache else None)
+        row = run_cell(
+            *cell,
+            config=config,
+            data=data,
+            generated=Path(generated) if generated else None,
+            out=out,
+            feature_cache=Path(feature_cache) if feature_cache else None,
+        )
         row |= {**settings, "generated_sha1": sets[(cell[1], cell[2])], "settings_id": sid}
         rows = pd.concat([rows, pd.DataFrame([row])], ignore_index=True) if len(rows) else pd.DataFrame([row])
         write_csv_atomic(rows, out / "results.csv")
     mine = rows[rows["settings_id"] == sid]
-    keep = [(r.scenario, r.method, int(r.n_aug), int(r.seed)) in cells and sets[(r.method, int(r.n_aug))] == r.generated_sha1
-            for r in mine.itertuples(index=False)]
+    keep = [
+        (r.scenario, r.method, int(r.n_aug), int(r.seed)) in cells
+        and sets[(r.method, int(r.n_aug))] == r.generated_sha1
+        for r in mine.itertuples(index=False)
+    ]
     return mine[keep].drop_duplicates(KEY, keep="last").reset_index(drop=True)
 
 

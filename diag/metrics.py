@@ -17,11 +17,16 @@ def _check(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarr
     labels = np.asarray(labels).astype(int).ravel()
     scores = np.asarray(scores, dtype=np.float64).ravel()
     if labels.shape != scores.shape:
-        raise ValueError(f"The `labels` and `scores` parameters must have the same length. Got {labels.size} and {scores.size} instead.")
+        raise ValueError(
+            "The `labels` and `scores` parameters must have the same length. "
+            f"Got {labels.size} and {scores.size} instead."
+        )
     if not set(np.unique(labels)) <= {0, 1}:
         raise ValueError(f"The `labels` parameter must hold 0/1 values. Got {sorted(set(np.unique(labels)))} instead.")
     if labels.sum() in (0, labels.size):
-        raise ValueError("The `labels` parameter must contain both positives and negatives; AP and AUROC are undefined otherwise.")
+        raise ValueError(
+            "The `labels` parameter must contain both positives and negatives; AP and AUROC are undefined otherwise."
+        )
     if not np.all(np.isfinite(scores)):
         raise ValueError("The `scores` parameter must be finite.")
     return labels, scores

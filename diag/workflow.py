@@ -34,8 +34,10 @@ from diag.errors import ConfigError, DataError, MissingResult
 from diag.files import write_text_atomic
 
 METHODS = experiments.GENERATORS
-PAPER_DATA_HINT = ("the paper profile runs on real KSDD2 only: `diag data download --out data/raw`, "
-                   "`diag data prepare --src data/raw/KolektorSDD2 --out data/ksdd2`, then pass --data data/ksdd2")
+PAPER_DATA_HINT = (
+    "the paper profile runs on real KSDD2 only: `diag data download --out data/raw`, "
+    "`diag data prepare --src data/raw/KolektorSDD2 --out data/ksdd2`, then pass --data data/ksdd2"
+)
 
 
 @dataclass
@@ -111,8 +113,13 @@ class Run:
         for method in METHODS:
             for n_aug in self.config.grid.n_augs:
                 folder = self.generate(method, n_aug)
-                rows.append({"method": experiments.METHOD_NAMES[method], "n_aug": n_aug,
-                             "images": len(list((folder / "imgs").glob("*.png")))})
+                rows.append(
+                    {
+                        "method": experiments.METHOD_NAMES[method],
+                        "n_aug": n_aug,
+                        "images": len(list((folder / "imgs").glob("*.png"))),
+                    }
+                )
         return pd.DataFrame(rows)
 
     def grid(self, scenario: str) -> pd.DataFrame:
@@ -127,9 +134,16 @@ class Run:
         for method in METHODS:
             for n_aug in self.config.grid.n_augs:
                 self.generate(method, n_aug)
-        return experiments.run_grid(self.config, scenario=scenario, methods=methods, data=self.data,
-                                    generated=self.results / "generated", out=out,
-                                    feature_cache=self.results / "feature-cache", progress=False)
+        return experiments.run_grid(
+            self.config,
+            scenario=scenario,
+            methods=methods,
+            data=self.data,
+            generated=self.results / "generated",
+            out=out,
+            feature_cache=self.results / "feature-cache",
+            progress=False,
+        )
 
     def fid(self, n_aug: int | None = None) -> pd.DataFrame:
         """Table III at ``n_aug`` (default: 100 where the grid has it, the paper's N)."""
@@ -139,8 +153,15 @@ class Run:
         if self.compute:
             for method in METHODS:
                 self.generate(method, n_aug)
-        return fid_table(self.data, self.results, n_aug, dims=self.config.fid.dims, compute=self.compute,
-                         device=resolve(self.config.fid.device), batch_size=self.config.fid.batch_size)
+        return fid_table(
+            self.data,
+            self.results,
+            n_aug,
+            dims=self.config.fid.dims,
+            compute=self.compute,
+            device=resolve(self.config.fid.device),
+            batch_size=self.config.fid.batch_size,
+        )
 
     def examples(self, n_aug: int, per_row: int = 6, seed: int = 0) -> dict[str, list[np.ndarray]]:
         """Figure 2's rows: negatives, real positives, MemSeg, In&Out, DIAG (as uint8 arrays)."""
@@ -148,9 +169,13 @@ class Run:
 
         rng = np.random.default_rng(seed)
         negatives, positives = split_by_label(read_manifest(self.data, "train"))
-        pick = lambda items, n: [items[i] for i in sorted(rng.choice(len(items), size=min(n, len(items)), replace=False))]
-        rows = {"negatives": [load_image(s.image_path) for s in pick(negatives, per_row)],
-                "real positives": [load_image(s.image_path) for s in pick(positives, per_row)]}
+        pick = lambda items, n: [
+            items[i] for i in sorted(rng.choice(len(items), size=min(n, len(items)), replace=False))
+        ]
+        rows = {
+            "negatives": [load_image(s.image_path) for s in pick(negatives, per_row)],
+            "real positives": [load_image(s.image_path) for s in pick(positives, per_row)],
+        }
         for method in METHODS:
             images = sorted((self.generated_dir(method, n_aug) / "imgs").glob("*.png"))
             rows[experiments.METHOD_NAMES[method]] = [load_image(p) for p in pick(images, per_row)]
@@ -201,8 +226,12 @@ class Run:
         if not lines:
             return
         items = "".join(f"<li>{escape(line)}</li>" for line in lines)
-        display(HTML(f'<div class="admonition warning"><p class="admonition-title">Partial / non-{self.config.profile} '
-                     f"settings: these numbers are not the {self.config.profile} profile's</p><ul>{items}</ul></div>"))
+        display(
+            HTML(
+                f'<div class="admonition warning"><p class="admonition-title">Partial / non-{self.config.profile} '
+                f"settings: these numbers are not the {self.config.profile} profile's</p><ul>{items}</ul></div>"
+            )
+        )
 
 
 def escape(text: str) -> str:
@@ -224,8 +253,10 @@ def replica_dir(results: Path, config: Config, compute: bool) -> Path:
         info = json.loads((path / "replica.json").read_text()) if (path / "replica.json").is_file() else {}
         wanted = {"scale": config.data.replica_scale, "seed": config.data.replica_seed}
         if {k: info.get(k) for k in wanted} != wanted:
-            raise DataError(f"{path}: a replica made with scale {info.get('scale')!r}, seed {info.get('seed')!r}; this run "
-                            f"asks for {wanted['scale']!r}, seed {wanted['seed']!r}. Use another results folder.")
+            raise DataError(
+                f"{path}: a replica made with scale {info.get('scale')!r}, seed {info.get('seed')!r}; this run "
+                f"asks for {wanted['scale']!r}, seed {wanted['seed']!r}. Use another results folder."
+            )
         return path
     if not compute:
         raise MissingResult(f"{path}: no data; pass data_dir or run with compute=True")
@@ -241,8 +272,10 @@ def check_manifest(results: Path, fingerprint: str) -> None:
     if path.is_file():
         recorded = json.loads(path.read_text()).get("data_fingerprint")
         if recorded and recorded != fingerprint:
-            raise DataError(f"{results}: its results were made on other data (fingerprint {recorded}, this data "
-                            f"{fingerprint}); use another results folder")
+            raise DataError(
+                f"{results}: its results were made on other data (fingerprint {recorded}, this data "
+                f"{fingerprint}); use another results folder"
+            )
 
 
 def write_manifest(run: Run) -> None:
@@ -250,14 +283,26 @@ def write_manifest(run: Run) -> None:
     from importlib.metadata import version
 
     inside = run.data.resolve().is_relative_to(run.results.resolve())
-    manifest = {"profile": run.config.profile, "data": str(run.data.resolve()), "data_fingerprint": data_fingerprint(run.data),
-                "replica": run.replica, "replica_in_results": inside, "overrides": run.overrides,
-                "diag_version": version("diag"), "config": run.config.to_dict()}
+    manifest = {
+        "profile": run.config.profile,
+        "data": str(run.data.resolve()),
+        "data_fingerprint": data_fingerprint(run.data),
+        "replica": run.replica,
+        "replica_in_results": inside,
+        "overrides": run.overrides,
+        "diag_version": version("diag"),
+        "config": run.config.to_dict(),
+    }
     write_text_atomic(run.results / "manifest.json", json.dumps(manifest, indent=2, default=str) + "\n")
 
 
-def setup(profile: str, results_dir: Path | str, data_dir: Path | str | None = None, compute: bool = True,
-          overrides: Sequence[str] = ()) -> Run:
+def setup(
+    profile: str,
+    results_dir: Path | str,
+    data_dir: Path | str | None = None,
+    compute: bool = True,
+    overrides: Sequence[str] = (),
+) -> Run:
     """The run a chapter works in: its config (profile + overrides), results folder and data.
 
     The paper profile needs a prepared KSDD2 folder (``data_dir`` or ``data.path``); only the
@@ -271,8 +316,10 @@ def setup(profile: str, results_dir: Path | str, data_dir: Path | str | None = N
         if data_dir is None and recorded.get("data") and not recorded.get("replica_in_results"):
             data_dir = recorded["data"]
             if not (Path(data_dir) / "train.csv").is_file():
-                raise MissingResult(f"{results / 'manifest.json'} names the data folder {data_dir}, which is not here; "
-                                    "pass the prepared data with --data")
+                raise MissingResult(
+                    f"{results / 'manifest.json'} names the data folder {data_dir}, which is not here; "
+                    "pass the prepared data with --data"
+                )
     config = build_config(profile, overrides)
     if data_dir is not None:
         config = replace(config, data=replace(config.data, path=str(data_dir)))
@@ -290,8 +337,9 @@ def setup(profile: str, results_dir: Path | str, data_dir: Path | str | None = N
     return run
 
 
-def dry_run(profile: str, results_dir: Path | str, data_dir: Path | str | None = None,
-            overrides: Sequence[str] = ()) -> list[str]:
+def dry_run(
+    profile: str, results_dir: Path | str, data_dir: Path | str | None = None, overrides: Sequence[str] = ()
+) -> list[str]:
     """Every step ``diag reproduce`` would run, with its image and training counts; runs nothing."""
     config = build_config(profile, overrides)
     results = Path(results_dir)
@@ -311,26 +359,42 @@ def dry_run(profile: str, results_dir: Path | str, data_dir: Path | str | None =
 
         n_pos, n_neg, t_pos, t_neg = SCALES[config.data.replica_scale]
         counts = (n_neg, n_pos, t_pos + t_neg)
-        lines.append(f"1. make the replica ({config.data.replica_scale}, seed {config.data.replica_seed}): "
-                     f"{n_pos + n_neg} training + {t_pos + t_neg} test images")
+        lines.append(
+            f"1. make the replica ({config.data.replica_scale}, seed {config.data.replica_seed}): "
+            f"{n_pos + n_neg} training + {t_pos + t_neg} test images"
+        )
     n_neg, n_pos, n_test = counts
     diag, inout = config.diag, config.inout
     for n_aug in config.grid.n_augs:
-        lines.append(f"generate diag augmented_{n_aug}: {n_aug} images, {diag.model}, {diag.steps} steps, "
-                     f"guidance {diag.guidance}, canvas {diag.canvas}, masks {diag.masks}")
+        lines.append(
+            f"generate diag augmented_{n_aug}: {n_aug} images, {diag.model}, {diag.steps} steps, "
+            f"guidance {diag.guidance}, canvas {diag.canvas}, masks {diag.masks}"
+        )
         lines.append(f"generate memseg augmented_{n_aug}: {n_aug} images")
-    lines.append(f"fine-tune In&Out once (seed {inout.seed}): {inout.model}, {inout.total_steps(n_pos)} steps of "
-                 f"{inout.train_batch_size} images over {n_pos} positives, LoRA {inout.rank}/{inout.alpha}")
+    lines.append(
+        f"fine-tune In&Out once (seed {inout.seed}): {inout.model}, {inout.total_steps(n_pos)} steps of "
+        f"{inout.train_batch_size} images over {n_pos} positives, LoRA {inout.rank}/{inout.alpha}"
+    )
     for n_aug in config.grid.n_augs:
-        lines.append(f"generate inout augmented_{n_aug}: {n_aug} images, {inout.steps} steps, merge {inout.merge_ratio}")
+        lines.append(
+            f"generate inout augmented_{n_aug}: {n_aug} images, {inout.steps} steps, merge {inout.merge_ratio}"
+        )
     classifier = config.classifier
     for scenario in ("zero-shot", "full-shot"):
         base = n_neg + (n_pos if scenario == "full-shot" else 0)
-        cells = len(experiments.grid_cells(scenario, (["none"] if scenario == "full-shot" else []) + list(METHODS),
-                                           config.grid.n_augs, config.grid.seeds))
+        cells = len(
+            experiments.grid_cells(
+                scenario,
+                (["none"] if scenario == "full-shot" else []) + list(METHODS),
+                config.grid.n_augs,
+                config.grid.seeds,
+            )
+        )
         sizes = sorted({base + n for n in config.grid.n_augs} | ({base} if scenario == "full-shot" else set()))
-        lines.append(f"{scenario} grid: {cells} classifiers ({classifier.backbone}, {classifier.epochs} epochs, "
-                     f"{'/'.join(map(str, sizes))} training images each), scored on {n_test} test images")
+        lines.append(
+            f"{scenario} grid: {cells} classifiers ({classifier.backbone}, {classifier.epochs} epochs, "
+            f"{'/'.join(map(str, sizes))} training images each), scored on {n_test} test images"
+        )
     fid_n = 100 if 100 in config.grid.n_augs else config.grid.n_augs[0]
     lines.append(f"FID at N_aug {fid_n}: {len(METHODS)} sets against {n_pos} real positives, dims {config.fid.dims}")
     lines.append("execute 7 notebooks, build the book")

@@ -29,16 +29,23 @@ def build_resnet50(weights: str | Path = "imagenet") -> nn.Module:
         try:
             network = torchvision.models.resnet50(weights=torchvision.models.ResNet50_Weights.IMAGENET1K_V1)
         except (OSError, RuntimeError) as error:  # URLError is an OSError: offline
-            raise DataError(f"ResNet-50 ImageNet weights: could not download them ({error}); connect to the internet "
-                            "once (torchvision caches them), or pass --weights PATH to a state dict") from None
+            raise DataError(
+                f"ResNet-50 ImageNet weights: could not download them ({error}); connect to the internet "
+                "once (torchvision caches them), or pass --weights PATH to a state dict"
+            ) from None
     elif str(weights) == "none":
         network = torchvision.models.resnet50(weights=None)
     else:
         path = Path(weights)
         if not path.is_file():
-            raise ConfigError(f"The `weights` parameter must be 'imagenet', 'none' or a state-dict file. Got {str(weights)!r}, which does not exist.")
+            raise ConfigError(
+                f"The `weights` parameter must be 'imagenet', 'none' or a state-dict file. "
+                f"Got {str(weights)!r}, which does not exist."
+            )
         network = torchvision.models.resnet50(weights=None)
-        state = {k: v for k, v in torch.load(path, map_location="cpu", weights_only=True).items() if not k.startswith("fc.")}
+        state = {
+            k: v for k, v in torch.load(path, map_location="cpu", weights_only=True).items() if not k.startswith("fc.")
+        }
         expected = {k: v.shape for k, v in network.state_dict().items() if not k.startswith("fc.")}
         if {k: v.shape for k, v in state.items()} != expected:
             wrong = sorted(set(expected) ^ set(state)) or [k for k in expected if state[k].shape != expected[k]]
@@ -87,4 +94,3 @@ def load_demo_backbone(device: str | torch.device = "cpu") -> FIDInception:
     """The frozen FID Inception (offline weights) that turns images into demo features."""
     state, _ = load_state_dict()
     return FIDInception(state, FEATURE_DIMS).to(device)
-

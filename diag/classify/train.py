@@ -47,7 +47,9 @@ class TrainConfig:
         if self.backbone not in BACKBONES:
             raise ConfigError(f"The `backbone` parameter must be one of {BACKBONES}. Got {self.backbone!r} instead.")
         if self.input_size not in INPUT_SIZES:
-            raise ConfigError(f"The `input_size` parameter must be one of {tuple(INPUT_SIZES)}. Got {self.input_size!r} instead.")
+            raise ConfigError(
+                f"The `input_size` parameter must be one of {tuple(INPUT_SIZES)}. Got {self.input_size!r} instead."
+            )
         for name in ("epochs", "batch_size"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"The `{name}` parameter must be >= 1. Got {getattr(self, name)!r} instead.")
@@ -56,8 +58,10 @@ class TrainConfig:
         if self.seed < 0:
             raise ConfigError(f"The `seed` parameter must be >= 0. Got {self.seed!r} instead.")
         if str(self.weights) not in ("imagenet", "none") and not Path(self.weights).is_file():
-            raise ConfigError(f"The `weights` parameter must be 'imagenet', 'none' or a ResNet-50 state-dict file. "
-                              f"Got {str(self.weights)!r}, which is not a file.")
+            raise ConfigError(
+                f"The `weights` parameter must be 'imagenet', 'none' or a ResNet-50 state-dict file. "
+                f"Got {str(self.weights)!r}, which is not a file."
+            )
 
     def recorded(self) -> dict:
         """The settings a result depends on (not where it ran, nor where features are cached)."""
@@ -138,7 +142,9 @@ def fit(
     return model, curve
 
 
-def train_classifier(config: TrainConfig, train: LabelledPaths, test: LabelledPaths, progress: bool = True) -> TrainResult:
+def train_classifier(
+    config: TrainConfig, train: LabelledPaths, test: LabelledPaths, progress: bool = True
+) -> TrainResult:
     """Encode, fit, and score the final epoch on the test split."""
     from diag.metrics import evaluate_scores
 

@@ -47,9 +47,10 @@ def fetch(url: str, part: Path, expected_size: int | None, timeout: float = 60.0
         start = have if resumed else 0
         length = response.headers.get("Content-Length")
         total = start + int(length) if length is not None else expected_size
-        with part.open(mode) as handle, tqdm(
-            total=total, initial=start, unit="B", unit_scale=True, desc=part.name
-        ) as bar:
+        with (
+            part.open(mode) as handle,
+            tqdm(total=total, initial=start, unit="B", unit_scale=True, desc=part.name) as bar,
+        ):
             while chunk := response.read(CHUNK):
                 handle.write(chunk)
                 bar.update(len(chunk))

@@ -36,7 +36,6 @@ WIDTH, HEIGHT = 224, 632  # the paper's input size: every prepared image is 224 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 
 
-
 @dataclass(frozen=True)
 class Sample:
     """One KSDD2 image with its mask and image-level label."""
@@ -86,8 +85,9 @@ def list_images(folder: Path | str) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"{folder}: folder not found")
-    images = sorted(p for p in folder.iterdir()
-                    if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file())
+    images = sorted(
+        p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file()
+    )
     if not images:
         raise DataError(f"{folder}: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in this folder")
     return images

@@ -37,8 +37,6 @@ from diag.data.ksdd2 import (
 from diag.errors import DataError
 
 
-
-
 @dataclass(frozen=True)
 class PrepareReport:
     """What ``prepare`` wrote: counts per split and label, and the names it skipped."""
@@ -47,10 +45,7 @@ class PrepareReport:
     skipped: list[Path]
 
     def summary(self) -> str:
-        parts = [
-            f"{split}: {c['positive']} positive + {c['negative']} negative"
-            for split, c in self.counts.items()
-        ]
+        parts = [f"{split}: {c['positive']} positive + {c['negative']} negative" for split, c in self.counts.items()]
         return "; ".join(parts)
 
 

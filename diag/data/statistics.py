@@ -17,6 +17,11 @@ def defect_statistics(data: Path | str, split: str = "train") -> pd.DataFrame:
         if not sample.is_positive:
             continue
         grey, mask = load_image(sample.image_path).astype(float).mean(axis=2), load_mask(sample.mask_path)
-        rows.append({"mask area %": 100 * mask.mean(), "median grey inside": float(np.median(grey[mask])),
-                     "background grey": float(grey[~mask].mean())})
+        rows.append(
+            {
+                "mask area %": 100 * mask.mean(),
+                "median grey inside": float(np.median(grey[mask])),
+                "background grey": float(grey[~mask].mean()),
+            }
+        )
     return pd.DataFrame(rows)

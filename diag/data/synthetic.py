@@ -88,7 +88,9 @@ def add_specks(rng: np.random.Generator, image: np.ndarray, count: int) -> None:
     """Sparse tiny bright bluish-white specks, in place."""
     for _ in range(count):
         y, x = rng.integers(1, HEIGHT - 1), rng.integers(1, WIDTH - 1)
-        image[y : y + rng.integers(1, 3), x : x + rng.integers(1, 3)] += rng.uniform(40, 120) * np.array([0.9, 0.95, 1.1])
+        image[y : y + rng.integers(1, 3), x : x + rng.integers(1, 3)] += rng.uniform(40, 120) * np.array(
+            [0.9, 0.95, 1.1]
+        )
 
 
 def sample_area(rng: np.random.Generator) -> float:
@@ -261,7 +263,11 @@ def synthesize(out: Path | str, *, scale: str = "demo", seed: int = 0, progress:
                 image_path = tmp / split / f"{FIRST_ID[split] + index:05d}.png"
                 Image.fromarray(image).save(image_path)
                 Image.fromarray((mask * 255).astype(np.uint8)).save(mask_path_for(image_path))
-                samples.append(Sample(image_path.stem, image_path, mask_path_for(image_path), "positive" if positive else "negative"))
+                samples.append(
+                    Sample(
+                        image_path.stem, image_path, mask_path_for(image_path), "positive" if positive else "negative"
+                    )
+                )
             write_manifest(tmp / f"{split}.csv", samples, tmp)
             counts[split] = {"positive": int(n_pos), "negative": int(n_neg)}
         info = ReplicaInfo(seed, scale, counts, kinds_count)

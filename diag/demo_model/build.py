@@ -14,7 +14,13 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from diffusers import AutoencoderTiny, DDIMScheduler, DDPMScheduler, StableDiffusionInpaintPipeline, UNet2DConditionModel
+from diffusers import (
+    AutoencoderTiny,
+    DDIMScheduler,
+    DDPMScheduler,
+    StableDiffusionInpaintPipeline,
+    UNet2DConditionModel,
+)
 from transformers import CLIPTextConfig, CLIPTextModel
 
 from diag.demo_model.corpus import vocabulary
@@ -30,16 +36,29 @@ def build_tokenizer():
 
 
 def build_text_encoder(vocab_size: int, tokenizer) -> CLIPTextModel:
-    config = CLIPTextConfig(hidden_size=64, intermediate_size=128, num_attention_heads=4, num_hidden_layers=2,
-                            vocab_size=vocab_size, max_position_embeddings=MAX_TOKENS, projection_dim=64,
-                            bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                            pad_token_id=tokenizer.pad_token_id)
+    config = CLIPTextConfig(
+        hidden_size=64,
+        intermediate_size=128,
+        num_attention_heads=4,
+        num_hidden_layers=2,
+        vocab_size=vocab_size,
+        max_position_embeddings=MAX_TOKENS,
+        projection_dim=64,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
     return CLIPTextModel(config)
 
 
 def build_vae() -> AutoencoderTiny:
-    vae = AutoencoderTiny(encoder_block_out_channels=(48, 48), decoder_block_out_channels=(48, 48),
-                          num_encoder_blocks=(1, 2), num_decoder_blocks=(2, 1), latent_channels=4)
+    vae = AutoencoderTiny(
+        encoder_block_out_channels=(48, 48),
+        decoder_block_out_channels=(48, 48),
+        num_encoder_blocks=(1, 2),
+        num_decoder_blocks=(2, 1),
+        latent_channels=4,
+    )
     colour_preserving_init(vae)
     return vae
 
@@ -79,10 +98,16 @@ def colour_preserving_init(vae: AutoencoderTiny) -> None:
 
 def build_unet() -> UNet2DConditionModel:
     return UNet2DConditionModel(
-        sample_size=RESOLUTION // 2, in_channels=9, out_channels=4, block_out_channels=(32, 64, 128), layers_per_block=1,
+        sample_size=RESOLUTION // 2,
+        in_channels=9,
+        out_channels=4,
+        block_out_channels=(32, 64, 128),
+        layers_per_block=1,
         down_block_types=("DownBlock2D", "DownBlock2D", "CrossAttnDownBlock2D"),
         up_block_types=("CrossAttnUpBlock2D", "UpBlock2D", "UpBlock2D"),
-        cross_attention_dim=64, attention_head_dim=8, norm_num_groups=16,
+        cross_attention_dim=64,
+        attention_head_dim=8,
+        norm_num_groups=16,
     )
 
 
@@ -96,9 +121,16 @@ def sampling_scheduler() -> DDIMScheduler:
 
 def assemble_pipeline(vae, text_encoder, tokenizer, unet) -> StableDiffusionInpaintPipeline:
     """The components as a standard diffusers inpainting pipeline (loads with from_pretrained)."""
-    return StableDiffusionInpaintPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
-                                          scheduler=sampling_scheduler(), safety_checker=None, feature_extractor=None,
-                                          requires_safety_checker=False)
+    return StableDiffusionInpaintPipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        unet=unet,
+        scheduler=sampling_scheduler(),
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
 
 
 def parameter_count(module: torch.nn.Module) -> int:

@@ -32,13 +32,24 @@ def region_change(folder: Path | str) -> pd.DataFrame:
         image = np.asarray(Image.open(image_path).convert("RGB"), float)
         mask = load_mask(folder / "masks" / image_path.name)
         grey, warmth = image.mean(axis=2), image[..., 0] - image[..., 2]
-        rows.append({"image": image_path.name, "brightness": grey[mask].mean() - grey[~mask].mean(),
-                     "warmth": warmth[mask].mean() - warmth[~mask].mean()})
+        rows.append(
+            {
+                "image": image_path.name,
+                "brightness": grey[mask].mean() - grey[~mask].mean(),
+                "warmth": warmth[mask].mean() - warmth[~mask].mean(),
+            }
+        )
     return pd.DataFrame(rows)
 
 
-def prompt_response(data: Path | str, out: Path | str, config: DiagConfig, prompts: tuple[str, ...] = (WHITE, COPPER),
-                    negative_prompt: str = PAPER_NEGATIVE, pipe=None) -> pd.DataFrame:
+def prompt_response(
+    data: Path | str,
+    out: Path | str,
+    config: DiagConfig,
+    prompts: tuple[str, ...] = (WHITE, COPPER),
+    negative_prompt: str = PAPER_NEGATIVE,
+    pipe=None,
+) -> pd.DataFrame:
     """Generate ``config.n_aug`` images per prompt into ``out/<k>/`` and measure each one."""
     frames = []
     for k, prompt in enumerate(prompts):

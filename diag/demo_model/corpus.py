@@ -36,7 +36,11 @@ SURFACES = {
 DEFECTS = {
     # kind: (colour change per channel at full strength, caption phrases, shape)
     "white_marks": ((150, 150, 160), ["white marks", "white mark", "bright white marks", "white stains"], "blob"),
-    "copper_scratches": ((95, 55, 25), ["copper scratches", "copper metal scratches", "copper scratch", "brown scratches"], "lines"),
+    "copper_scratches": (
+        (95, 55, 25),
+        ["copper scratches", "copper metal scratches", "copper scratch", "brown scratches"],
+        "lines",
+    ),
     "rust": ((80, 35, 5), ["rust stain", "orange rust", "brown rust spot"], "blob"),
     "dark_spot": ((-60, -60, -55), ["dark spot", "black spot", "dark stain"], "blob"),
     "crack": ((-70, -70, -65), ["crack", "thin dark crack", "black crack"], "line"),
@@ -73,9 +77,16 @@ def noise(rng: np.random.Generator, shape: tuple[int, int], sigma: float | tuple
 def render_surface(rng: np.random.Generator, family: str, size: int, zoom: float) -> np.ndarray:
     """A surface patch (float grey levels, (size, size, 3)); ``zoom`` > 1 magnifies texture."""
     shape = (size, size)
-    base = {"metal": rng.uniform(25, 90), "wall": rng.uniform(120, 230), "fabric": rng.uniform(50, 200),
-            "wood": rng.uniform(70, 170), "concrete": rng.uniform(90, 180)}[family]
-    tint = rng.normal(0, 0.06, size=3) + {"wood": np.array([0.25, 0.05, -0.2]), "fabric": rng.normal(0, 0.2, 3)}.get(family, 0)
+    base = {
+        "metal": rng.uniform(25, 90),
+        "wall": rng.uniform(120, 230),
+        "fabric": rng.uniform(50, 200),
+        "wood": rng.uniform(70, 170),
+        "concrete": rng.uniform(90, 180),
+    }[family]
+    tint = rng.normal(0, 0.06, size=3) + {"wood": np.array([0.25, 0.05, -0.2]), "fabric": rng.normal(0, 0.2, 3)}.get(
+        family, 0
+    )
     grey = np.full(shape, base)
     grain = max(0.5, 0.6 * zoom)
     amp = base * rng.uniform(0.08, 0.25)
@@ -86,7 +97,9 @@ def render_surface(rng: np.random.Generator, family: str, size: int, zoom: float
     elif family == "fabric":
         y, x = np.mgrid[0:size, 0:size] / max(zoom, 0.5)
         period = rng.uniform(3, 7)
-        grey += amp * (np.sin(2 * np.pi * x / period) * np.sin(2 * np.pi * y / period)) + 0.3 * amp * noise(rng, shape, grain)
+        grey += amp * (np.sin(2 * np.pi * x / period) * np.sin(2 * np.pi * y / period)) + 0.3 * amp * noise(
+            rng, shape, grain
+        )
     elif family == "wood":
         y, x = np.mgrid[0:size, 0:size] / max(zoom, 0.5)
         warp = 6 * noise(rng, shape, 10 * zoom)
@@ -107,7 +120,10 @@ def defect_alpha(rng: np.random.Generator, shape: str, size: int) -> np.ndarray:
         for _ in range(int(rng.integers(1, 4))):
             r = rng.uniform(0.06, 0.22) * size
             ox, oy = rng.normal(0, r / 2, size=2)
-            draw.ellipse([cx + ox - r, cy + oy - r * rng.uniform(0.5, 1.2), cx + ox + r, cy + oy + r * rng.uniform(0.5, 1.2)], fill=255)
+            draw.ellipse(
+                [cx + ox - r, cy + oy - r * rng.uniform(0.5, 1.2), cx + ox + r, cy + oy + r * rng.uniform(0.5, 1.2)],
+                fill=255,
+            )
         sigma = rng.uniform(1.0, 3.0)
     elif shape in ("line", "lines"):  # "lines": a bundle of roughly parallel scratches
         angle, length = rng.uniform(0, np.pi), rng.uniform(0.3, 0.9) * size
@@ -117,7 +133,12 @@ def defect_alpha(rng: np.random.Generator, shape: str, size: int) -> np.ndarray:
             points = []
             for t in np.linspace(-0.5, 0.5, 12):
                 bend = rng.normal(0, 0.02) * size
-                points.append((ox + t * length * np.cos(tilt) - bend * np.sin(tilt), oy + t * length * np.sin(tilt) + bend * np.cos(tilt)))
+                points.append(
+                    (
+                        ox + t * length * np.cos(tilt) - bend * np.sin(tilt),
+                        oy + t * length * np.sin(tilt) + bend * np.cos(tilt),
+                    )
+                )
             draw.line(points, fill=255, width=int(rng.integers(1, 6)))
         sigma = 0.7
     else:  # flecks

@@ -83,8 +83,15 @@ def train_vae(vae, images: np.ndarray, config: PretrainConfig, g: torch.Generato
 
 def save_checkpoint(path: Path, step: int, modules: dict, optimizer, extra: dict) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    torch.save({"step": step, "modules": {k: m.state_dict() for k, m in modules.items()},
-                "optimizer": optimizer.state_dict() if optimizer else None, **extra}, tmp)
+    torch.save(
+        {
+            "step": step,
+            "modules": {k: m.state_dict() for k, m in modules.items()},
+            "optimizer": optimizer.state_dict() if optimizer else None,
+            **extra,
+        },
+        tmp,
+    )
     tmp.replace(path)
 
 
@@ -128,7 +135,9 @@ def pretrain(out: Path | str, config: PretrainConfig = PretrainConfig(), progres
     unet.train()
     text_encoder.train()
     losses = []
-    bar = tqdm(range(state["step"], config.steps), desc="UNet", initial=state["step"], total=config.steps, disable=not progress)
+    bar = tqdm(
+        range(state["step"], config.steps), desc="UNet", initial=state["step"], total=config.steps, disable=not progress
+    )
     for step in bar:
         idx = torch.randint(0, len(images), (config.batch_size,), generator=g).numpy()
         x, m = augment(to_unit(images[idx]), torch.from_numpy(masks[idx]).float()[:, None], g)
@@ -139,8 +148,12 @@ def pretrain(out: Path | str, config: PretrainConfig = PretrainConfig(), progres
         small_mask = F.interpolate(m, size=latents.shape[-2:])
         noise = torch.randn(latents.shape, generator=g)
         t = torch.randint(0, scheduler.config.num_train_timesteps, (len(idx),), generator=g)
-        ids = tokenizer(texts, padding="max_length", max_length=tokenizer.model_max_length, truncation=True, return_tensors="pt").input_ids
-        prediction = unet(torch.cat([scheduler.add_noise(latents, noise, t), small_mask, masked], 1), t, text_encoder(ids)[0]).sample
+        ids = tokenizer(
+            texts, padding="max_length", max_length=tokenizer.model_max_length, truncation=True, return_tensors="pt"
+        ).input_ids
+        prediction = unet(
+            torch.cat([scheduler.add_noise(latents, noise, t), small_mask, masked], 1), t, text_encoder(ids)[0]
+        ).sample
         weight = 1 + (config.mask_loss_weight - 1) * small_mask
         loss = (weight * (prediction - noise) ** 2).mean() / weight.mean()
         optimizer.zero_grad(set_to_none=True)
@@ -151,16 +164,33 @@ def pretrain(out: Path | str, config: PretrainConfig = PretrainConfig(), progres
         losses.append(loss.item())
         bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
         if (step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps:
-            save_checkpoint(checkpoint, step + 1, {"vae": vae, "unet": unet, "text_encoder": text_encoder}, optimizer,
-                            {"scaling": state["scaling"], "lr_schedule": lr_schedule.state_dict()})
+            save_checkpoint(
+                checkpoint,
+                step + 1,
+                {"vae": vae, "unet": unet, "text_encoder": text_encoder},
+                optimizer,
+                {"scaling": state["scaling"], "lr_schedule": lr_schedule.state_dict()},
+            )
 
     # 4. save as a standard diffusers pipeline, with what was done
     pipe = build.assemble_pipeline(vae, text_encoder.eval(), tokenizer, unet.eval())
     pipe.save_pretrained(out, safe_serialization=True)
     checkpoint.unlink()  # resume state only; the shipped folder holds just the model
-    (out / "training.json").write_text(json.dumps({
-        **asdict(config), "seconds": round(time.perf_counter() - start, 1), "final_loss": float(np.mean(losses[-50:])) if losses else None,
-        "parameters": {"unet": build.parameter_count(unet), "vae": build.parameter_count(vae), "text_encoder": build.parameter_count(text_encoder)},
-        "torch_threads": config.threads,
-    }, indent=2) + "\n")
+    (out / "training.json").write_text(
+        json.dumps(
+            {
+                **asdict(config),
+                "seconds": round(time.perf_counter() - start, 1),
+                "final_loss": float(np.mean(losses[-50:])) if losses else None,
+                "parameters": {
+                    "unet": build.parameter_count(unet),
+                    "vae": build.parameter_count(vae),
+                    "text_encoder": build.parameter_count(text_encoder),
+                },
+                "torch_threads": config.threads,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     return out

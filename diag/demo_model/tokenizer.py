@@ -9,9 +9,12 @@ from __future__ import annotations
 import json
 from typing import Iterable
 
+
 def bytes_to_unicode() -> dict[int, str]:
     """GPT-2/CLIP's reversible byte -> printable character table."""
-    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    printable = (
+        list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    )
     chars = printable[:]
     extra = 0
     for byte in range(256):
@@ -38,8 +41,12 @@ def build_clip_tokenizer(words: Iterable[str] = (), model_max_length: int = 77):
     if words:
         bpe = Tokenizer(models.BPE(end_of_word_suffix="</w>"))
         bpe.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-        trainer = trainers.BpeTrainer(vocab_size=len(vocab) + 40 * len(words), initial_alphabet=symbols,
-                                      end_of_word_suffix="</w>", show_progress=False)
+        trainer = trainers.BpeTrainer(
+            vocab_size=len(vocab) + 40 * len(words),
+            initial_alphabet=symbols,
+            end_of_word_suffix="</w>",
+            show_progress=False,
+        )
         bpe.train_from_iterator(words, trainer)
         learned = json.loads(bpe.to_str())["model"]
         for token in sorted(learned["vocab"], key=learned["vocab"].get):

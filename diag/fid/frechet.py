@@ -83,4 +83,6 @@ def fid_from_features(feats_a: np.ndarray, feats_b: np.ndarray) -> float:
             stacklevel=2,
         )
         return frechet_distance_gram(feats_a, feats_b)
-    return frechet_distance(feats_a.mean(0), np.cov(feats_a, rowvar=False), feats_b.mean(0), np.cov(feats_b, rowvar=False))
+    return frechet_distance(
+        feats_a.mean(0), np.cov(feats_a, rowvar=False), feats_b.mean(0), np.cov(feats_b, rowvar=False)
+    )

@@ -34,9 +34,18 @@ def real_positives(data: Path, folder: Path) -> Path:
     return folder
 
 
-def fid_table(data: Path | str, results: Path | str, n_aug: int, *, dims: Sequence[int] = (64, 192),
-              methods: Sequence[str] = GENERATORS, compute: bool = True, device: str = "cpu",
-              batch_size: int = 50, progress: bool = False) -> pd.DataFrame:
+def fid_table(
+    data: Path | str,
+    results: Path | str,
+    n_aug: int,
+    *,
+    dims: Sequence[int] = (64, 192),
+    methods: Sequence[str] = GENERATORS,
+    compute: bool = True,
+    device: str = "cpu",
+    batch_size: int = 50,
+    progress: bool = False,
+) -> pd.DataFrame:
     """FID (``dims``, and 2048 where N allows) of ``results/generated/<method>/augmented_<n_aug>``."""
     from diag.fid.features import compute_fid
 
@@ -61,12 +70,26 @@ def fid_table(data: Path | str, results: Path | str, n_aug: int, *, dims: Sequen
         wanted = tuple(sorted(set(dims) | ({2048} if n > 2048 else set())))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # N < d is reported in the table instead
-            scores = compute_fid(positives, generated_dir(results / "generated", method, n_aug) / "imgs", dims=wanted,
-                                 cache_dir=results / "feature-cache", device=device, batch_size=batch_size,
-                                 progress=progress)
-        rows.append({"method": method, "n_real": n_real, "n_generated": n_aug,
-                     **{f"fid_{d}": v for d, v in scores.items()}, "rank_deficient_192": n <= 192,
-                     "generated_sha1": sets[method], "data_fingerprint": fingerprint})
+            scores = compute_fid(
+                positives,
+                generated_dir(results / "generated", method, n_aug) / "imgs",
+                dims=wanted,
+                cache_dir=results / "feature-cache",
+                device=device,
+                batch_size=batch_size,
+                progress=progress,
+            )
+        rows.append(
+            {
+                "method": method,
+                "n_real": n_real,
+                "n_generated": n_aug,
+                **{f"fid_{d}": v for d, v in scores.items()},
+                "rank_deficient_192": n <= 192,
+                "generated_sha1": sets[method],
+                "data_fingerprint": fingerprint,
+            }
+        )
     table = pd.DataFrame(rows)
     write_csv_atomic(table, path)
     return table

@@ -1,14 +1,15 @@
 """DIAG: inpaint an expert-described defect into defect-free images (Sec. III-B of the paper).
 
-    diag generate diag --data PREPARED --out OUT --n-aug 100            # SDXL, the paper's settings
-    diag generate diag --data PREPARED --out OUT --model diag-demo-inpaint   # the offline demo model
+    diag generate diag --profile paper --data PREPARED --out OUT --n-aug 100   # SDXL, the paper's settings
+    diag generate diag --data PREPARED --out OUT --n-aug 100                   # the offline demo model
 
 For each planned image (see ``plan.py``): take the defect-free image and the region mask,
 resize both to the canvas (``release``: the model's native square, 1024 x 1024 for SDXL, as
 the authors' script does; ``aspect``: the same pixel budget at KSDD2's 224:632 aspect;
-``crop``: no resize at all, for small models such as the demo's), crop around the mask with ``padding_mask_crop`` pixels of padding (expanded to the canvas
-aspect), inpaint that crop at canvas size, paste it back inside the mask only, and resize
-the result and the mask back to 224 x 632.
+``crop``: no resize at all, for small models such as the demo's), crop around the mask with
+``padding_mask_crop`` pixels of padding (expanded to the canvas aspect), inpaint that crop
+at canvas size, paste it back inside the mask only, and resize the result and the mask back
+to 224 x 632.
 
 diffusers' ``padding_mask_crop`` accepts one PIL image per call, so to batch different
 images we do its crop -> resize -> paste-back ourselves, with the pipeline's own
@@ -67,8 +68,10 @@ class DiagConfig:
         if not 0 < self.strength <= 1:
             raise ConfigError(f"The `strength` parameter must be in (0, 1]. Got {self.strength!r} instead.")
         if not (math.isfinite(self.guidance) and self.guidance >= 1):
-            raise ConfigError(f"The `guidance` parameter must be a finite number >= 1 (1 = no guidance). "
-                              f"Got {self.guidance!r} instead.")
+            raise ConfigError(
+                f"The `guidance` parameter must be a finite number >= 1 (1 = no guidance). "
+                f"Got {self.guidance!r} instead."
+            )
         for name in ("n_aug", "steps", "batch_size"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"The `{name}` parameter must be >= 1. Got {getattr(self, name)!r} instead.")
@@ -82,8 +85,14 @@ class DiagConfig:
 def load_pipeline(model: str, device: torch.device):
     """An inpainting pipeline (SDXL-inpaint for hub ids), fp16 weights on CUDA, float32 on CPU."""
     fp16 = device.type == "cuda"
-    return load_diffusers_pipeline(model, device, hub_class="StableDiffusionXLInpaintPipeline",
-                                   dtype=torch.float16 if fp16 else torch.float32, fp16_variant=fp16, require_inpainting=True)
+    return load_diffusers_pipeline(
+        model,
+        device,
+        hub_class="StableDiffusionXLInpaintPipeline",
+        dtype=torch.float16 if fp16 else torch.float32,
+        fp16_variant=fp16,
+        require_inpainting=True,
+    )
 
 
 def native_resolution(pipe) -> int:
@@ -120,19 +129,36 @@ def mask_for(item: PlanItem, mask_paths: dict[str, Path] | None, seed: int) -> n
     return mask
 
 
-def inpaint_batch(pipe, images: list[Image.Image], masks: list[Image.Image], prompts: list[str], seeds: list[int],
-                  config: DiagConfig, negative_prompt: str, canvas: tuple[int, int]) -> list[Image.Image]:
+def inpaint_batch(
+    pipe,
+    images: list[Image.Image],
+    masks: list[Image.Image],
+    prompts: list[str],
+    seeds: list[int],
+    config: DiagConfig,
+    negative_prompt: str,
+    canvas: tuple[int, int],
+) -> list[Image.Image]:
     """padding_mask_crop for a batch: crop each around its mask, inpaint all at once, paste back."""
     height, width = canvas
     crops = [pipe.mask_processor.get_crop_region(m, width, height, pad=config.padding_mask_crop) for m in masks]
     extra = {}
-    if "original_size" in inspect.signature(pipe.__call__).parameters:  # SDXL micro-conditioning, as the release sets it
+    if (
+        "original_size" in inspect.signature(pipe.__call__).parameters
+    ):  # SDXL micro-conditioning, as the release sets it
         extra = {"original_size": (height, width), "target_size": (height, width)}
     result = pipe(
-        prompt=prompts, negative_prompt=[negative_prompt] * len(prompts),
-        image=[im.crop(c) for im, c in zip(images, crops)], mask_image=[m.crop(c) for m, c in zip(masks, crops)],
-        height=height, width=width, num_inference_steps=config.steps, guidance_scale=config.guidance,
-        strength=config.strength, generator=[torch.Generator().manual_seed(s) for s in seeds], **extra,
+        prompt=prompts,
+        negative_prompt=[negative_prompt] * len(prompts),
+        image=[im.crop(c) for im, c in zip(images, crops)],
+        mask_image=[m.crop(c) for m, c in zip(masks, crops)],
+        height=height,
+        width=width,
+        num_inference_steps=config.steps,
+        guidance_scale=config.guidance,
+        strength=config.strength,
+        generator=[torch.Generator().manual_seed(s) for s in seeds],
+        **extra,
     ).images
     return [pipe.image_processor.apply_overlay(m, im, out, c) for m, im, out, c in zip(masks, images, result, crops)]
 
@@ -161,7 +187,9 @@ def generate_diag(data: Path | str, out: Path | str, config: DiagConfig, pipe=No
     else:
         mask_paths = gt_masks(data) if config.masks == "gt" else folder_masks(config.masks)
         mask_names = list(mask_paths)
-    plan = release_plan([s.id for s in negatives], mask_names, prompt_set.prompts, config.n_aug, config.seed, prompt_set.weights)
+    plan = release_plan(
+        [s.id for s in negatives], mask_names, prompt_set.prompts, config.n_aug, config.seed, prompt_set.weights
+    )
     negative_paths = {s.id: s.image_path for s in negatives}
     writer = OutputWriter(out)
     settings = writer.prepare("diag", data, {**recorded_settings(config), "prompt_set": asdict(prompt_set)})
@@ -189,17 +217,35 @@ def generate_diag(data: Path | str, out: Path | str, config: DiagConfig, pipe=No
         for first in range(0, len(todo), config.batch_size):
             items = todo[first : first + config.batch_size]
             masks = [mask_for(item, mask_paths, config.seed) for item in items]
-            images = [Image.open(negative_paths[i.negative]).convert("RGB").resize(work[::-1], Image.Resampling.BICUBIC)
-                      for i in items]
-            mask_images = [Image.fromarray(m.astype(np.uint8) * 255).resize(work[::-1], Image.Resampling.NEAREST)
-                           for m in masks]
-            results = inpaint_batch(pipe, images, mask_images, [i.prompt for i in items], [i.noise_seed for i in items],
-                                    config, prompt_set.negative_prompt, canvas)
+            images = [
+                Image.open(negative_paths[i.negative]).convert("RGB").resize(work[::-1], Image.Resampling.BICUBIC)
+                for i in items
+            ]
+            mask_images = [
+                Image.fromarray(m.astype(np.uint8) * 255).resize(work[::-1], Image.Resampling.NEAREST) for m in masks
+            ]
+            results = inpaint_batch(
+                pipe,
+                images,
+                mask_images,
+                [i.prompt for i in items],
+                [i.noise_seed for i in items],
+                config,
+                prompt_set.negative_prompt,
+                canvas,
+            )
             for item, result, mask_image in zip(items, results, mask_images):
-                row = {"negative": item.negative, "mask": item.mask, "prompt": item.prompt,
-                       "negative_prompt": prompt_set.negative_prompt, "noise_seed": item.noise_seed,
-                       "canvas_px": f"{canvas[0]}x{canvas[1]}", **settings,
-                       "model_source": str(pipe.config.get("_name_or_path", "")), "diffusers": diffusers_version()}
+                row = {
+                    "negative": item.negative,
+                    "mask": item.mask,
+                    "prompt": item.prompt,
+                    "negative_prompt": prompt_set.negative_prompt,
+                    "noise_seed": item.noise_seed,
+                    "canvas_px": f"{canvas[0]}x{canvas[1]}",
+                    **settings,
+                    "model_source": str(pipe.config.get("_name_or_path", "")),
+                    "diffusers": diffusers_version(),
+                }
                 final_mask = np.asarray(mask_image.resize((WIDTH, HEIGHT), Image.Resampling.NEAREST)) > 0
                 writer.write(item.index, result.resize((WIDTH, HEIGHT), Image.Resampling.BICUBIC), final_mask, row)
             bar.update(len(items))

@@ -91,11 +91,23 @@ class InOutConfig:
     device: str = "auto"
 
     def validate(self) -> None:
-        positive = ["n_aug", "rank", "train_batch_size", "epochs", "repeats", "steps", "batch_size", "num_class_images",
-                    "clip_skip", "lr_cycles"]
+        positive = [
+            "n_aug",
+            "rank",
+            "train_batch_size",
+            "epochs",
+            "repeats",
+            "steps",
+            "batch_size",
+            "num_class_images",
+            "clip_skip",
+            "lr_cycles",
+        ]
         for name in positive:
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ConfigError(f"The `{name}` parameter must be an integer >= 1. Got {getattr(self, name)!r} instead.")
+                raise ConfigError(
+                    f"The `{name}` parameter must be an integer >= 1. Got {getattr(self, name)!r} instead."
+                )
         for name in ("seed", "conv_rank"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"The `{name}` parameter must be >= 0. Got {getattr(self, name)!r} instead.")
@@ -104,7 +116,9 @@ class InOutConfig:
         if self.train_steps is not None and self.train_steps < 1:
             raise ConfigError(f"The `train_steps` parameter must be >= 1 or None. Got {self.train_steps!r} instead.")
         if self.resolution is not None and (self.resolution < 8 or self.resolution % 8):
-            raise ConfigError(f"The `resolution` parameter must be a multiple of 8 (or None). Got {self.resolution!r} instead.")
+            raise ConfigError(
+                f"The `resolution` parameter must be a multiple of 8 (or None). Got {self.resolution!r} instead."
+            )
         for name in ("lr", "alpha", "merge_ratio", "prior_loss_weight"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
@@ -142,11 +156,18 @@ def is_inpainting(pipe) -> bool:
 def sample(pipe, prompts: list[str], seeds: list[int], config: InOutConfig, resolution: int) -> list[Image.Image]:
     """Text-to-image; inpainting models get a blank image and a full mask."""
     generators = [torch.Generator().manual_seed(s) for s in seeds]
-    kwargs = dict(height=resolution, width=resolution, num_inference_steps=config.steps, guidance_scale=config.guidance,
-                  generator=generators)
+    kwargs = dict(
+        height=resolution,
+        width=resolution,
+        num_inference_steps=config.steps,
+        guidance_scale=config.guidance,
+        generator=generators,
+    )
     if config.clip_skip > 1:  # encoded here: kohya's sampler skips layers for both branches, diffusers' for one
-        kwargs |= dict(prompt_embeds=embed_prompts(pipe, prompts, config.clip_skip),
-                       negative_prompt_embeds=embed_prompts(pipe, [""] * len(prompts), config.clip_skip))
+        kwargs |= dict(
+            prompt_embeds=embed_prompts(pipe, prompts, config.clip_skip),
+            negative_prompt_embeds=embed_prompts(pipe, [""] * len(prompts), config.clip_skip),
+        )
     else:
         kwargs["prompt"] = prompts
     if is_inpainting(pipe):
@@ -157,8 +178,9 @@ def sample(pipe, prompts: list[str], seeds: list[int], config: InOutConfig, reso
 
 
 def tokenize(pipe, prompts: list[str]) -> torch.Tensor:
-    return pipe.tokenizer(prompts, padding="max_length", max_length=pipe.tokenizer.model_max_length, truncation=True,
-                          return_tensors="pt").input_ids
+    return pipe.tokenizer(
+        prompts, padding="max_length", max_length=pipe.tokenizer.model_max_length, truncation=True, return_tensors="pt"
+    ).input_ids
 
 
 @torch.no_grad()
@@ -167,7 +189,9 @@ def embed_prompts(pipe, prompts: list[str], clip_skip: int) -> torch.Tensor:
 
 
 def to_model_input(images: list[np.ndarray], resolution: int) -> torch.Tensor:
-    x = np.stack([np.asarray(Image.fromarray(im).resize((resolution, resolution), Image.Resampling.BICUBIC)) for im in images])
+    x = np.stack(
+        [np.asarray(Image.fromarray(im).resize((resolution, resolution), Image.Resampling.BICUBIC)) for im in images]
+    )
     return torch.from_numpy(x).permute(0, 3, 1, 2).float() / 127.5 - 1
 
 
@@ -186,11 +210,23 @@ def add_lora(pipe, config: InOutConfig) -> list[torch.nn.Parameter]:
     conv = UNET_CONV if config.conv_rank > 0 else []
     pattern = {name: config.conv_rank for name in conv}
     alphas = {name: config.conv_alpha for name in conv}
-    pipe.unet.add_adapter(LoraConfig(r=config.rank, lora_alpha=config.alpha, init_lora_weights="gaussian",
-                                     target_modules=UNET_LINEAR + conv, rank_pattern=pattern, alpha_pattern=alphas))
+    pipe.unet.add_adapter(
+        LoraConfig(
+            r=config.rank,
+            lora_alpha=config.alpha,
+            init_lora_weights="gaussian",
+            target_modules=UNET_LINEAR + conv,
+            rank_pattern=pattern,
+            alpha_pattern=alphas,
+        )
+    )
     if config.text_encoder_lora:
-        inject_adapter_in_model(LoraConfig(r=config.rank, lora_alpha=config.alpha, init_lora_weights="gaussian",
-                                           target_modules=TEXT_LINEAR), pipe.text_encoder)
+        inject_adapter_in_model(
+            LoraConfig(
+                r=config.rank, lora_alpha=config.alpha, init_lora_weights="gaussian", target_modules=TEXT_LINEAR
+            ),
+            pipe.text_encoder,
+        )
     return [p for module in (pipe.unet, pipe.text_encoder) for p in module.parameters() if p.requires_grad]
 
 
@@ -203,7 +239,9 @@ def encode_text(text_encoder, ids: torch.Tensor, clip_skip: int) -> torch.Tensor
     return model.final_layer_norm(hidden)
 
 
-def diffusion_loss(pipe, pixels: torch.Tensor, ids: torch.Tensor, g: torch.Generator, config: InOutConfig) -> torch.Tensor:
+def diffusion_loss(
+    pipe, pixels: torch.Tensor, ids: torch.Tensor, g: torch.Generator, config: InOutConfig
+) -> torch.Tensor:
     """Noise-prediction MSE (min-SNR weighted), with the inpainting UNet's full-mask input where needed."""
     from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion_img2img import retrieve_latents
     from diffusers.training_utils import compute_snr
@@ -239,8 +277,13 @@ def make_optimizer(params: list[torch.nn.Parameter], config: InOutConfig, device
     return torch.optim.AdamW(params, lr=config.lr), "adamw"
 
 
-def finetune_lora(pipe, instance: list[np.ndarray], config: InOutConfig, class_images: list[np.ndarray] | None = None,
-                  progress: bool = True) -> dict:
+def finetune_lora(
+    pipe,
+    instance: list[np.ndarray],
+    config: InOutConfig,
+    class_images: list[np.ndarray] | None = None,
+    progress: bool = True,
+) -> dict:
     """DreamBooth + LoRA on ``instance`` images; returns a log (losses, optimiser, steps)."""
     from diffusers.optimization import get_scheduler
 
@@ -248,23 +291,38 @@ def finetune_lora(pipe, instance: list[np.ndarray], config: InOutConfig, class_i
     params = add_lora(pipe, config)
     optimizer, optimizer_name = make_optimizer(params, config, pipe.unet.device)
     steps = config.total_steps(len(instance))
-    schedule = get_scheduler("cosine_with_restarts", optimizer, num_warmup_steps=0, num_training_steps=steps,
-                             num_cycles=config.lr_cycles)
+    schedule = get_scheduler(
+        "cosine_with_restarts", optimizer, num_warmup_steps=0, num_training_steps=steps, num_cycles=config.lr_cycles
+    )
     g = torch.Generator().manual_seed(config.seed)
     pipe.unet.train()
     pipe.text_encoder.train(config.text_encoder_lora)
     # each epoch visits every positive `repeats` times, in a seeded order (kohya's dataset repeats)
-    order = torch.cat([torch.randperm(len(instance), generator=g) for _ in range(math.ceil(steps * config.train_batch_size
-                                                                                             / len(instance)) + 1)])
+    order = torch.cat(
+        [
+            torch.randperm(len(instance), generator=g)
+            for _ in range(math.ceil(steps * config.train_batch_size / len(instance)) + 1)
+        ]
+    )
     losses = []
     for step in tqdm(range(steps), desc="In&Out LoRA", disable=not progress):
         idx = order[step * config.train_batch_size : (step + 1) * config.train_batch_size].tolist()
-        loss = diffusion_loss(pipe, to_model_input([instance[i] for i in idx], resolution),
-                              tokenize(pipe, [config.instance_prompt] * len(idx)), g, config)
+        loss = diffusion_loss(
+            pipe,
+            to_model_input([instance[i] for i in idx], resolution),
+            tokenize(pipe, [config.instance_prompt] * len(idx)),
+            g,
+            config,
+        )
         if class_images:
             cdx = torch.randint(0, len(class_images), (len(idx),), generator=g).tolist()
-            prior = diffusion_loss(pipe, to_model_input([class_images[i] for i in cdx], resolution),
-                                   tokenize(pipe, [config.class_prompt] * len(cdx)), g, config)
+            prior = diffusion_loss(
+                pipe,
+                to_model_input([class_images[i] for i in cdx], resolution),
+                tokenize(pipe, [config.class_prompt] * len(cdx)),
+                g,
+                config,
+            )
             loss = loss + config.prior_loss_weight * prior
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -277,14 +335,16 @@ def finetune_lora(pipe, instance: list[np.ndarray], config: InOutConfig, class_i
 
 
 def save_lora(pipe, folder: Path) -> Path:
-    """The UNet's adapters as diffusers' LoRA file (``pipe.load_lora_weights`` reads it), the text encoder's beside it."""
+    """The UNet's adapters as diffusers' LoRA file (``pipe.load_lora_weights`` reads it); the text
+    encoder's beside it."""
     from diffusers import StableDiffusionPipeline
     from peft import get_peft_model_state_dict
     from safetensors.torch import save_file
 
     folder.mkdir(parents=True, exist_ok=True)
-    StableDiffusionPipeline.save_lora_weights(folder, unet_lora_layers=get_peft_model_state_dict(pipe.unet),
-                                              safe_serialization=True)
+    StableDiffusionPipeline.save_lora_weights(
+        folder, unet_lora_layers=get_peft_model_state_dict(pipe.unet), safe_serialization=True
+    )
     if getattr(pipe.text_encoder, "peft_config", None):
         save_file(get_peft_model_state_dict(pipe.text_encoder), folder / TEXT_LORA_FILE)
     return folder / LORA_FILE
@@ -329,12 +389,18 @@ def fine_tuned(pipe, data: Path, lora_dir: Path, config: InOutConfig, positives:
         resolution = config.resolution or native_resolution(pipe)
         if config.prior_preservation:
             seeds = [noise_seed(config.seed + 10_000, i) for i in range(config.num_class_images)]
-            class_images = [np.asarray(im) for s in seeds for im in sample(pipe, [config.class_prompt], [s], config, resolution)]
+            class_images = [
+                np.asarray(im) for s in seeds for im in sample(pipe, [config.class_prompt], [s], config, resolution)
+            ]
         report = finetune_lora(pipe, [load_image(s.image_path) for s in positives], config, class_images, progress)
         lora_dir.mkdir(parents=True, exist_ok=True)
         save_lora(pipe, lora_dir)
-        record = {"settings": wanted, **report, "n_class_images": len(class_images or []),
-                  "seconds": round(time.perf_counter() - start, 1)}
+        record = {
+            "settings": wanted,
+            **report,
+            "n_class_images": len(class_images or []),
+            "seconds": round(time.perf_counter() - start, 1),
+        }
         write_text_atomic(log, json.dumps(record, indent=2) + "\n")  # last: marks the LoRA as finished
     merge_lora(pipe, config.merge_ratio)
 
@@ -345,8 +411,14 @@ def data_fingerprint_of(data: Path) -> str:
     return data_fingerprint(data)
 
 
-def generate_inout(data: Path | str, out: Path | str, config: InOutConfig, pipe=None, progress: bool = True,
-                   lora_dir: Path | str | None = None) -> Path:
+def generate_inout(
+    data: Path | str,
+    out: Path | str,
+    config: InOutConfig,
+    pipe=None,
+    progress: bool = True,
+    lora_dir: Path | str | None = None,
+) -> Path:
     """Fine-tune (or reuse ``lora_dir``, default ``out/lora``), then sample the missing images; returns the manifest."""
     from diag.devices import resolve_device
 
@@ -374,8 +446,13 @@ def generate_inout(data: Path | str, out: Path | str, config: InOutConfig, pipe=
             seeds = [noise_seed(config.seed, index) for index in indices]
             images = sample(pipe, [config.instance_prompt] * len(indices), seeds, config, resolution)
             for index, seed, image in zip(indices, seeds, images):
-                row = {"prompt": config.instance_prompt, "noise_seed": seed, "mask": "none (text-to-image; empty placeholder)",
-                       "lora": str(lora_dir), **settings}
+                row = {
+                    "prompt": config.instance_prompt,
+                    "noise_seed": seed,
+                    "mask": "none (text-to-image; empty placeholder)",
+                    "lora": str(lora_dir),
+                    **settings,
+                }
                 writer.write(index, image.resize((WIDTH, HEIGHT), Image.Resampling.BICUBIC), empty, row)
             bar.update(len(indices))
     bar.close()

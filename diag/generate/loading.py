@@ -50,8 +50,15 @@ def dtype_keyword(version: str) -> str:
     return "dtype" if Version(version) >= Version("0.42") else "torch_dtype"
 
 
-def load_diffusers_pipeline(model: str, device: torch.device, *, hub_class: str, dtype: torch.dtype,
-                            fp16_variant: bool = False, require_inpainting: bool = False):
+def load_diffusers_pipeline(
+    model: str,
+    device: torch.device,
+    *,
+    hub_class: str,
+    dtype: torch.dtype,
+    fp16_variant: bool = False,
+    require_inpainting: bool = False,
+):
     """``hub_class`` is used for hub ids; folders name their own class."""
     import diffusers
 
@@ -67,7 +74,9 @@ def load_diffusers_pipeline(model: str, device: torch.device, *, hub_class: str,
             raise DataError(f"{path}: not a diffusers model folder (no model_index.json)")
         class_name = json.loads(index.read_text())["_class_name"]
         if not hasattr(diffusers, class_name) or (require_inpainting and "Inpaint" not in class_name):
-            raise DataError(f"{index}: {class_name} is not a diffusers {'inpainting ' if require_inpainting else ''}pipeline")
+            raise DataError(
+                f"{index}: {class_name} is not a diffusers {'inpainting ' if require_inpainting else ''}pipeline"
+            )
         quiet = model == DEMO_MODEL  # its AutoencoderTiny draws two known, harmless notes from diffusers' loader
         verbosity = diffusers.utils.logging.get_verbosity()
         if quiet:
@@ -82,8 +91,10 @@ def load_diffusers_pipeline(model: str, device: torch.device, *, hub_class: str,
             pipe = getattr(diffusers, hub_class).from_pretrained(model, use_safetensors=True, **precision, **kwargs)
         except OSError as error:  # offline, unknown id, or a download that broke off
             first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            raise DataError(f"{model}: could not load from the Hugging Face hub ({first}); connect to the internet "
-                            "once, or download it and pass the local folder") from None
+            raise DataError(
+                f"{model}: could not load from the Hugging Face hub ({first}); connect to the internet "
+                "once, or download it and pass the local folder"
+            ) from None
     else:
         raise DataError(f"{model}: model folder not found (and not a hub id like org/name)")
     pipe.set_progress_bar_config(disable=True)

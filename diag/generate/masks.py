@@ -23,7 +23,9 @@ def gt_masks(data: Path | str) -> dict[str, Path]:
     """Mask id -> path, for the training positives in ``train.csv`` order."""
     _, positives = split_by_label(read_manifest(data, "train"))
     if not positives:
-        raise DataError(f"{Path(data) / 'train.csv'}: no positive training images, so no `gt` masks; use --masks procedural")
+        raise DataError(
+            f"{Path(data) / 'train.csv'}: no positive training images, so no `gt` masks; use --masks procedural"
+        )
     return {s.id: s.mask_path for s in positives}
 
 
@@ -38,8 +40,10 @@ def folder_masks(folder: Path | str) -> dict[str, Path]:
     for path in masks.values():
         mask = load_mask(path)
         if mask.shape != (HEIGHT, WIDTH):
-            raise DataError(f"{path}: mask is {mask.shape[1]}x{mask.shape[0]}; masks must be {WIDTH}x{HEIGHT} "
-                            "like the prepared images (they are never stretched)")
+            raise DataError(
+                f"{path}: mask is {mask.shape[1]}x{mask.shape[0]}; masks must be {WIDTH}x{HEIGHT} "
+                "like the prepared images (they are never stretched)"
+            )
         if not mask.any():
             raise DataError(f"{path}: mask has no foreground (all pixels are 0)")
     return masks

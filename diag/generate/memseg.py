@@ -49,11 +49,15 @@ class MemSegConfig:
         if self.seed < 0:
             raise ConfigError(f"The `seed` parameter must be >= 0. Got {self.seed!r} instead.")
         if self.foreground_threshold is not None and not 0 <= self.foreground_threshold <= 255:
-            raise ConfigError(f"The `foreground_threshold` parameter must be a grey level in 0..255 (or None). "
-                              f"Got {self.foreground_threshold!r} instead.")
+            raise ConfigError(
+                f"The `foreground_threshold` parameter must be a grey level in 0..255 (or None). "
+                f"Got {self.foreground_threshold!r} instead."
+            )
         if not 0 < self.threshold < 1 or not 0 <= self.delta_min <= 1:
-            raise ConfigError(f"The `threshold` must be in (0, 1) and `delta_min` in [0, 1]. "
-                              f"Got {self.threshold!r} and {self.delta_min!r} instead.")
+            raise ConfigError(
+                f"The `threshold` must be in (0, 1) and `delta_min` in [0, 1]. "
+                f"Got {self.threshold!r} and {self.delta_min!r} instead."
+            )
 
 
 def perlin_roi(rng: np.random.Generator, threshold: float = 0.5) -> np.ndarray:
@@ -101,8 +105,13 @@ def texture_source(rng: np.random.Generator, negatives: list[Path], textures: li
     return np.clip(np.stack(channels, -1) * rng.uniform(60, 127) + rng.uniform(40, 200, size=3), 0, 255)
 
 
-def synthesize_one(image: np.ndarray, rng: np.random.Generator, negatives: list[Path], textures: list[Path] | None,
-                   config: MemSegConfig) -> tuple[np.ndarray, np.ndarray, str, float]:
+def synthesize_one(
+    image: np.ndarray,
+    rng: np.random.Generator,
+    negatives: list[Path],
+    textures: list[Path] | None,
+    config: MemSegConfig,
+) -> tuple[np.ndarray, np.ndarray, str, float]:
     """(anomalous image uint8, ROI mask, source kind, delta) for one normal image."""
     roi = perlin_roi(rng, config.threshold)
     if config.foreground_threshold is not None:
@@ -138,9 +147,18 @@ def generate_memseg(data: Path | str, out: Path | str, config: MemSegConfig, pro
             rng = np.random.default_rng([config.seed, index])  # one stream per image: resumable
             choice = int(rng.integers(len(paths)))
             image, roi, kind, delta = synthesize_one(load_image(paths[choice]), rng, paths, textures, config)
-            row = {"negative": negatives[choice].id, "mask": "perlin", "source": kind, "delta": round(delta, 4), **settings}
+            row = {
+                "negative": negatives[choice].id,
+                "mask": "perlin",
+                "source": kind,
+                "delta": round(delta, 4),
+                **settings,
+            }
             writer.write(index, Image.fromarray(image), roi, row)
     manifest = writer.finish()
     if progress:
-        print(f"MemSeg: {config.n_aug} images, {(time.perf_counter() - start) / max(config.n_aug - len(done), 1):.3f} s per image")
+        print(
+            f"MemSeg: {config.n_aug} images, "
+            f"{(time.perf_counter() - start) / max(config.n_aug - len(done), 1):.3f} s per image"
+        )
     return manifest

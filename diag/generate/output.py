@@ -51,8 +51,10 @@ def refuse_mixed_settings(where: Path, recorded: dict, wanted: dict, what: str) 
     differ = settings_mismatch(recorded, wanted)
     if differ:
         listed = ", ".join(f"{key}={old!r} (this run: {new!r})" for key, (old, new) in differ.items())
-        raise DataError(f"{where}: {what} made with {listed}. Pass those settings to resume it, "
-                        "or move the folder away to make a new set.")
+        raise DataError(
+            f"{where}: {what} made with {listed}. Pass those settings to resume it, "
+            "or move the folder away to make a new set."
+        )
 
 
 class OutputWriter:
@@ -97,12 +99,17 @@ class OutputWriter:
         self.check_writable()
         recorded = self.recorded()
         if recorded is None:
-            foreign = sorted(str(p.relative_to(self.out)) for p in self.out.rglob("*") if p.is_file()) \
-                if self.out.is_dir() else []
+            foreign = (
+                sorted(str(p.relative_to(self.out)) for p in self.out.rglob("*") if p.is_file())
+                if self.out.is_dir()
+                else []
+            )
             if foreign:
                 shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
-                raise DataError(f"{self.out}: not empty and not a set made by diag (no {SET_FILE}); it holds {shown}. "
-                                "Choose an empty or new --out.")
+                raise DataError(
+                    f"{self.out}: not empty and not a set made by diag (no {SET_FILE}); it holds {shown}. "
+                    "Choose an empty or new --out."
+                )
         else:
             done = len(self.done())
             refuse_mixed_settings(self.out, recorded, wanted, f"this set ({done} images) was")
@@ -160,5 +167,7 @@ class OutputWriter:
             yield
         except KeyboardInterrupt:
             self.finish()
-            raise DiagError(f"{self.out}: interrupted with {len(self.done())} images finished; "
-                            "run the same command again to complete the set") from None
+            raise DiagError(
+                f"{self.out}: interrupted with {len(self.done())} images finished; "
+                "run the same command again to complete the set"
+            ) from None

@@ -25,7 +25,9 @@ def perlin_2d(shape: tuple[int, int], res: tuple[int, int], rng: np.random.Gener
     gradients = np.stack([np.cos(angles), np.sin(angles)], axis=-1)
     cell = (shape[0] // res[0], shape[1] // res[1])
     # position of every pixel inside its lattice cell, in [0, 1)
-    local = np.stack(np.meshgrid(np.arange(shape[0]) % cell[0] / cell[0], np.arange(shape[1]) % cell[1] / cell[1], indexing="ij"), -1)
+    local = np.stack(
+        np.meshgrid(np.arange(shape[0]) % cell[0] / cell[0], np.arange(shape[1]) % cell[1] / cell[1], indexing="ij"), -1
+    )
     corner = lambda dy, dx: np.repeat(np.repeat(gradients[dy : dy + res[0], dx : dx + res[1]], cell[0], 0), cell[1], 1)
     dot = lambda dy, dx: ((local - np.array([dy, dx])) * corner(dy, dx)).sum(-1)
     t = fade(local)

@@ -39,19 +39,29 @@ def per_prompt_counts(n_aug: int, weights: Sequence[float]) -> list[int]:
     counts = np.floor(shares * n_aug).astype(int)
     remainder = n_aug - counts.sum()
     if remainder:
-        warnings.warn(f"N_aug = {n_aug} does not split evenly between {len(weights)} prompts; "
-                      f"the first {remainder} prompt(s) get one image more", stacklevel=2)
+        warnings.warn(
+            f"N_aug = {n_aug} does not split evenly between {len(weights)} prompts; "
+            f"the first {remainder} prompt(s) get one image more",
+            stacklevel=2,
+        )
         counts[np.argsort(-(shares * n_aug - counts), kind="stable")[:remainder]] += 1
     return counts.tolist()
 
 
 def noise_seed(seed: int, index: int) -> int:
     """A well-mixed 63-bit seed for image ``index``, independent of every other image."""
-    return int(np.random.SeedSequence([seed, index]).generate_state(2, dtype=np.uint32).astype(np.uint64) @ np.array([1 << 31, 1], dtype=np.uint64))
+    return int(
+        np.random.SeedSequence([seed, index]).generate_state(2, dtype=np.uint32).astype(np.uint64)
+        @ np.array([1 << 31, 1], dtype=np.uint64)
+    )
 
 
 def release_plan(
-    negatives: Sequence[str], masks: Sequence[str], prompts: Sequence[str], n_aug: int, seed: int = 0,
+    negatives: Sequence[str],
+    masks: Sequence[str],
+    prompts: Sequence[str],
+    n_aug: int,
+    seed: int = 0,
     weights: Sequence[float] | None = None,
 ) -> list[PlanItem]:
     """The full plan, drawn up front in the release's order (mask first, then image)."""

@@ -1,10 +1,10 @@
 """The expert's prompt file: several prompts, one negative prompt, optional weights.
 
-    prompts:
-      - white marks on the wall
-      - copper metal scratches
-    negative_prompt: smooth, plain, black, dark, shadow
-    weights: [1, 1]        # optional: share of N_aug per prompt (default: equal)
+prompts:
+  - white marks on the wall
+  - copper metal scratches
+negative_prompt: smooth, plain, black, dark, shadow
+weights: [1, 1]        # optional: share of N_aug per prompt (default: equal)
 """
 
 from __future__ import annotations
@@ -38,7 +38,9 @@ def load_prompts(path: Path | str | None = None) -> PromptSet:
         try:
             text, source = path.read_text(encoding="utf-8"), str(path)
         except UnicodeDecodeError as error:
-            raise DataError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start}); save it as UTF-8") from None
+            raise DataError(
+                f"{path}: not UTF-8 text ({error.reason} at byte {error.start}); save it as UTF-8"
+            ) from None
     try:
         data = yaml.safe_load(text)  # JSON is valid YAML
     except yaml.YAMLError as error:
@@ -49,8 +51,11 @@ def load_prompts(path: Path | str | None = None) -> PromptSet:
     if not all(p.strip() for p in prompts):
         raise DataError(f"{source}: every entry of `prompts` must be a non-empty text")
     weights = data.get("weights", [1.0] * len(prompts))
-    ok = isinstance(weights, list) and len(weights) == len(prompts) and all(
-        isinstance(w, (int, float)) and not isinstance(w, bool) and math.isfinite(w) and w > 0 for w in weights)
+    ok = (
+        isinstance(weights, list)
+        and len(weights) == len(prompts)
+        and all(isinstance(w, (int, float)) and not isinstance(w, bool) and math.isfinite(w) and w > 0 for w in weights)
+    )
     if not ok:
         raise DataError(f"{source}: `weights` must be a list of one finite positive number per prompt; got {weights!r}")
     negative = data.get("negative_prompt")

@@ -35,11 +35,16 @@ def results_table(rows: pd.DataFrame, scenario: str, tag: str):
     paper = paper_values(scenario)
     table = []
     for r in stats.itertuples(index=False):
-        entry = {"method": METHOD_NAMES[r.method], "N_aug": "—" if r.method == "none" else int(r.n_aug),
-                 "seeds": int(r.seeds)}
+        entry = {
+            "method": METHOD_NAMES[r.method],
+            "N_aug": "—" if r.method == "none" else int(r.n_aug),
+            "seeds": int(r.seeds),
+        }
         ref = paper[(paper["method"] == METHOD_NAMES[r.method]) & (paper["n_aug"] == r.n_aug)]
         for m in METRICS:
-            entry[f"{m.upper() if m == 'ap' else m} ({tag})"] = f"{getattr(r, m + '_mean'):.3f} ± {getattr(r, m + '_std'):.3f}"
+            entry[f"{m.upper() if m == 'ap' else m} ({tag})"] = (
+                f"{getattr(r, m + '_mean'):.3f} ± {getattr(r, m + '_std'):.3f}"
+            )
             entry[f"{m.upper() if m == 'ap' else m} (paper)"] = f"{ref[m].iloc[0]:.3f}" if len(ref) else "—"
         table.append(entry)
     frame = pd.DataFrame(table)
@@ -58,7 +63,11 @@ def rank_marks(column: pd.Series) -> list[str]:
 def method_means(rows: pd.DataFrame) -> pd.DataFrame:
     """Mean AP over N_aug and seeds per method, with the seeds' spread (mean std over N_aug)."""
     stats = grid_stats(rows[rows["method"] != "none"])
-    return stats.groupby("method").agg(ap=("ap_mean", "mean"), spread=("ap_std", "mean")).sort_values("ap", ascending=False)
+    return (
+        stats.groupby("method")
+        .agg(ap=("ap_mean", "mean"), spread=("ap_std", "mean"))
+        .sort_values("ap", ascending=False)
+    )
 
 
 def comparison_text(rows: pd.DataFrame, scenario: str, tag: str) -> str:
@@ -69,8 +78,10 @@ def comparison_text(rows: pd.DataFrame, scenario: str, tag: str) -> str:
     our_order = list(ours.index)
     paper_order = [k for name in paper.index for k, v in METHOD_NAMES.items() if v == name and k in our_order]
     values = ", ".join(f"{METHOD_NAMES[m]} {ours.loc[m, 'ap']:.3f}" for m in our_order)
-    parts = [f"Averaged over N_aug and seeds, this run ({tag}) orders the methods by AP as "
-             f"{names(our_order)} ({values}); the paper orders them {names(paper_order)}."]
+    parts = [
+        f"Averaged over N_aug and seeds, this run ({tag}) orders the methods by AP as "
+        f"{names(our_order)} ({values}); the paper orders them {names(paper_order)}."
+    ]
     if our_order == paper_order:
         parts.append("The orderings agree.")
     else:
@@ -87,12 +98,16 @@ def comparison_text(rows: pd.DataFrame, scenario: str, tag: str) -> str:
     if "none" in set(rows["method"]):
         base = rows.loc[rows["method"] == "none", "ap"].mean()
         best = our_order[0]
-        parts.append(f"Without augmentation the classifier reaches AP {base:.3f}; the best method adds "
-                     f"{ours.loc[best, 'ap'] - base:+.3f}.")
+        parts.append(
+            f"Without augmentation the classifier reaches AP {base:.3f}; the best method adds "
+            f"{ours.loc[best, 'ap'] - base:+.3f}."
+        )
     if our_order != paper_order and tag == "DEMO":
-        parts.append("Likely reasons: the demo replaces SDXL with a 4 M-parameter inpainting model, KSDD2 with a "
-                     "procedural replica whose defects the MemSeg noise also resembles, and the ResNet-50 with a "
-                     "small head on frozen features (see Differences from the paper).")
+        parts.append(
+            "Likely reasons: the demo replaces SDXL with a 4 M-parameter inpainting model, KSDD2 with a "
+            "procedural replica whose defects the MemSeg noise also resembles, and the ResNet-50 with a "
+            "small head on frozen features (see Differences from the paper)."
+        )
     return " ".join(parts)
 
 
@@ -104,12 +119,22 @@ def ap_figure(rows: pd.DataFrame, scenario: str, label: str, tag: str):
     fig, ax = plt.subplots(figsize=(6.4, 3.6))
     for method, group in rows[rows["method"] != "none"].groupby("method"):
         stats = group.groupby("n_aug")["ap"].agg(["mean", "std"]).fillna(0)
-        line = ax.errorbar(stats.index, stats["mean"], yerr=stats["std"], marker="o", capsize=3,
-                           label=f"{METHOD_NAMES[method]} ({tag})")
+        line = ax.errorbar(
+            stats.index,
+            stats["mean"],
+            yerr=stats["std"],
+            marker="o",
+            capsize=3,
+            label=f"{METHOD_NAMES[method]} ({tag})",
+        )
         ref = paper[paper["method"] == METHOD_NAMES[method]]
-        ax.plot(ref["n_aug"], ref["ap"], "--", color=line[0].get_color(), alpha=0.6, label=f"{METHOD_NAMES[method]} (paper)")
+        ax.plot(
+            ref["n_aug"], ref["ap"], "--", color=line[0].get_color(), alpha=0.6, label=f"{METHOD_NAMES[method]} (paper)"
+        )
     if "none" in set(rows["method"]):
-        ax.axhline(rows.loc[rows["method"] == "none", "ap"].mean(), color="grey", lw=1, label=f"no augmentation ({tag})")
+        ax.axhline(
+            rows.loc[rows["method"] == "none", "ap"].mean(), color="grey", lw=1, label=f"no augmentation ({tag})"
+        )
     ax.set_xlabel("N_aug")
     ax.set_ylabel("AP")
     ax.set_title(f"{scenario}: AP vs N_aug — {label}", fontsize=9)
@@ -139,8 +164,12 @@ def show_grid(run, scenario: str) -> pd.DataFrame:
     display(Markdown(comparison_text(rows, scenario, run.numbers)))
     moves = threshold_moves(rows)
     if not moves.empty:
-        display(Markdown("How precision and recall move when the threshold is chosen on a validation split of the "
-                         "training data instead of on the test set (mean over seeds):"))
+        display(
+            Markdown(
+                "How precision and recall move when the threshold is chosen on a validation split of the "
+                "training data instead of on the test set (mean over seeds):"
+            )
+        )
         display(moves)
     ap_figure(rows, scenario, run.label, run.numbers)
     plt.show()
@@ -152,8 +181,9 @@ def fid_table(fid: pd.DataFrame, tag: str):
     paper = reported_fid()
     paper["method"] = paper["method"].map(PAPER_FID_NAMES)
     table = fid.merge(paper[["method", "fid_64", "fid_192"]], on="method", how="left", suffixes=("", "_paper"))
-    out = pd.DataFrame({"method": table["method"].map(METHOD_NAMES), "N": table["n_generated"],
-                        "real positives": table["n_real"]})
+    out = pd.DataFrame(
+        {"method": table["method"].map(METHOD_NAMES), "N": table["n_generated"], "real positives": table["n_real"]}
+    )
     for dim in (64, 192, 2048):
         if f"fid_{dim}" in table:
             out[f"FID-{dim} ({tag})"] = table[f"fid_{dim}"].map(lambda v: f"{v:.4f}")
@@ -191,10 +221,15 @@ def fid_text(fid: pd.DataFrame, tag: str) -> str:
     order = lambda s: " < ".join(METHOD_NAMES[m] for m in s.index)
     agree = list(ours.index) == list(paper.index)
     n = int(fid["n_generated"].min())
-    text = (f"FID-64 orders the sets {order(ours)} in this run ({tag}) and {order(paper)} in the paper: the orderings "
-            f"{'agree' if agree else 'differ'}. ")
-    text += (f"With N = {n} images per set, the 192-dimensional covariance is {'rank-deficient' if n <= 192 else 'full-rank'}"
-             " (a covariance estimated from N images has rank at most N - 1, so with fewer images than features some "
-             "directions have no variance estimate at all and FID there is dominated by noise); FID-2048 would need more "
-             f"than 2048 images per set, so it is {'shown' if 'fid_2048' in fid else 'not computed'} here.")
+    text = (
+        f"FID-64 orders the sets {order(ours)} in this run ({tag}) and {order(paper)} in the paper: the orderings "
+        f"{'agree' if agree else 'differ'}. "
+    )
+    text += (
+        f"With N = {n} images per set, the 192-dimensional covariance is "
+        f"{'rank-deficient' if n <= 192 else 'full-rank'}"
+        " (a covariance estimated from N images has rank at most N - 1, so with fewer images than features some "
+        "directions have no variance estimate at all and FID there is dominated by noise); FID-2048 would need more "
+        f"than 2048 images per set, so it is {'shown' if 'fid_2048' in fid else 'not computed'} here."
+    )
     return text

@@ -44,15 +44,18 @@ def zoomed_defects(folder: Path | str, n: int = 6, title: str = ""):
     import matplotlib.pyplot as plt
 
     images = list_images(Path(folder) / "imgs")[:n]
-    fig, axes = plt.subplots(2, len(images), figsize=(1.7 * len(images), 6.5), squeeze=False,
-                             gridspec_kw={"height_ratios": [2.2, 1]})
+    fig, axes = plt.subplots(
+        2, len(images), figsize=(1.7 * len(images), 6.5), squeeze=False, gridspec_kw={"height_ratios": [2.2, 1]}
+    )
     for c, path in enumerate(images):
         image, mask = load_image(path), load_mask(Path(folder) / "masks" / path.name)
         axes[0, c].imshow(image)
         if mask.any():
             axes[0, c].contour(mask, colors="yellow", linewidths=0.4)
             top, bottom, left, right = defect_box(mask)
-            axes[0, c].add_patch(plt.Rectangle((left, top), right - left, bottom - top, fill=False, color="red", lw=0.8))
+            axes[0, c].add_patch(
+                plt.Rectangle((left, top), right - left, bottom - top, fill=False, color="red", lw=0.8)
+            )
             axes[1, c].imshow(image[top:bottom, left:right], interpolation="nearest")
             axes[1, c].contour(mask[top:bottom, left:right], colors="yellow", linewidths=0.5)
         for ax in axes[:, c]:

@@ -58,17 +58,47 @@ def forward_process(pipe, crop: Image.Image, timesteps: list[int], seed: int = 0
     return [(t, _decode(pipe, pipe.scheduler.add_noise(latents, noise, torch.tensor([t])))) for t in timesteps]
 
 
-def inpaint(pipe, crop: Image.Image, mask: Image.Image, prompt: str, *, negative_prompt: str = "", guidance: float = 3.0,
-            strength: float = 0.99, steps: int = 30, seed: int = 0, callback=None) -> Image.Image:
+def inpaint(
+    pipe,
+    crop: Image.Image,
+    mask: Image.Image,
+    prompt: str,
+    *,
+    negative_prompt: str = "",
+    guidance: float = 3.0,
+    strength: float = 0.99,
+    steps: int = 30,
+    seed: int = 0,
+    callback=None,
+) -> Image.Image:
     """One inpainting at the model's native size."""
     kwargs = {"callback_on_step_end": callback, "callback_on_step_end_tensor_inputs": ["latents"]} if callback else {}
-    return pipe(prompt=prompt, negative_prompt=negative_prompt, image=crop, mask_image=mask, height=crop.height, width=crop.width,
-                num_inference_steps=steps, guidance_scale=guidance, strength=strength,
-                generator=torch.Generator().manual_seed(seed), **kwargs).images[0]
+    return pipe(
+        prompt=prompt,
+        negative_prompt=negative_prompt,
+        image=crop,
+        mask_image=mask,
+        height=crop.height,
+        width=crop.width,
+        num_inference_steps=steps,
+        guidance_scale=guidance,
+        strength=strength,
+        generator=torch.Generator().manual_seed(seed),
+        **kwargs,
+    ).images[0]
 
 
-def denoising_trajectory(pipe, crop: Image.Image, mask: Image.Image, prompt: str, *, n_show: int = 6,
-                         steps: int = 30, guidance: float = 3.0, seed: int = 0) -> list[tuple[int, np.ndarray]]:
+def denoising_trajectory(
+    pipe,
+    crop: Image.Image,
+    mask: Image.Image,
+    prompt: str,
+    *,
+    n_show: int = 6,
+    steps: int = 30,
+    guidance: float = 3.0,
+    seed: int = 0,
+) -> list[tuple[int, np.ndarray]]:
     """The latents at ``n_show`` evenly spaced steps of one inpainting, decoded; the final result last."""
     keep = set(np.linspace(0, steps - 1, n_show - 1).round().astype(int).tolist())
     frames = []
@@ -109,8 +139,9 @@ def guidance_figure(pipe, crop: Image.Image, mask: Image.Image, prompts: tuple[s
     """One row per prompt (named on the left), one column per guidance scale."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(len(prompts), len(scales), figsize=(2.1 * len(scales) + 1.2, 2.3 * len(prompts)),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        len(prompts), len(scales), figsize=(2.1 * len(scales) + 1.2, 2.3 * len(prompts)), squeeze=False
+    )
     for row, prompt in enumerate(prompts):
         for ax, w in zip(axes[row], scales):
             ax.imshow(inpaint(pipe, crop, mask, prompt, guidance=w, seed=0))
@@ -122,14 +153,16 @@ def guidance_figure(pipe, crop: Image.Image, mask: Image.Image, prompts: tuple[s
     return fig
 
 
-def negative_prompt_figure(pipe, crop: Image.Image, mask: Image.Image, prompt: str, negatives: tuple[str, ...],
-                           guidance: float):
+def negative_prompt_figure(
+    pipe, crop: Image.Image, mask: Image.Image, prompt: str, negatives: tuple[str, ...], guidance: float
+):
     images = [inpaint(pipe, crop, mask, prompt, negative_prompt=n, guidance=guidance, seed=1) for n in negatives]
     return _row(images, [f"negative prompt:\n{n or '(none)'}" for n in negatives], width=2.6, height=2.8)
 
 
-def strength_figure(pipe, crop: Image.Image, mask: Image.Image, prompt: str, strengths: tuple[float, ...],
-                    guidance: float) -> tuple[object, list[float]]:
+def strength_figure(
+    pipe, crop: Image.Image, mask: Image.Image, prompt: str, strengths: tuple[float, ...], guidance: float
+) -> tuple[object, list[float]]:
     """The inpaintings, and how far each moved from the input inside the mask (mean |change|, grey levels)."""
     images = [inpaint(pipe, crop, mask, prompt, strength=s, guidance=guidance, seed=2) for s in strengths]
     inside = np.asarray(mask) > 0
@@ -167,10 +200,16 @@ def strength_text(strengths: tuple[float, ...], changes: list[float] | None) -> 
     if not changes:
         return "(The strength figure's measurements are not in this results folder.)"
     low, high = changes[0], changes[-1]
-    text = (f"Inside the mask the fill moved {low:.0f} grey levels from the input at strength {strengths[0]} and "
-            f"{high:.0f} at strength {strengths[-1]}. ")
+    text = (
+        f"Inside the mask the fill moved {low:.0f} grey levels from the input at strength {strengths[0]} and "
+        f"{high:.0f} at strength {strengths[-1]}. "
+    )
     if low < 0.5 * high:
-        return text + "At low strength the model only retouches the region and keeps its texture; near 1 it repaints it."
-    return text + ("This small model does not stay close to the input at low strength: even a short stretch of "
-                   "denoising repaints the region almost as much as strength 1 does, so the figure shows strength "
-                   "mattering less than it does for SDXL.")
+        return (
+            text + "At low strength the model only retouches the region and keeps its texture; near 1 it repaints it."
+        )
+    return text + (
+        "This small model does not stay close to the input at low strength: even a short stretch of "
+        "denoising repaints the region almost as much as strength 1 does, so the figure shows strength "
+        "mattering less than it does for SDXL."
+    )

@@ -57,7 +57,9 @@ class PromptLab:
     def mask_names(self) -> list[str]:
         return list(self.masks)
 
-    def candidates(self, mask_name: str, prompt: str, negative_prompt: str, n: int = 4, seed: int = 0) -> list[Candidate]:
+    def candidates(
+        self, mask_name: str, prompt: str, negative_prompt: str, n: int = 4, seed: int = 0
+    ) -> list[Candidate]:
         """``n`` inpaintings of ``prompt`` into random negatives, inside the chosen mask."""
         rng = np.random.default_rng(seed)
         picks = [self.negatives[i] for i in rng.choice(len(self.negatives), size=n)]
@@ -66,15 +68,25 @@ class PromptLab:
         images = [Image.open(s.image_path).convert("RGB") for s in picks]
         mask_image = Image.fromarray(mask.astype(np.uint8) * 255)
         seeds = [noise_seed(seed, i) for i in range(n)]
-        results = inpaint_batch(self.pipe, images, [mask_image] * n, [prompt] * n, seeds, self.config, negative_prompt, canvas)
-        return [Candidate(np.asarray(r.resize((WIDTH, HEIGHT))), mask, s.id, mask_name, prompt, negative_prompt, sd)
-                for r, s, sd in zip(results, picks, seeds)]
+        results = inpaint_batch(
+            self.pipe, images, [mask_image] * n, [prompt] * n, seeds, self.config, negative_prompt, canvas
+        )
+        return [
+            Candidate(np.asarray(r.resize((WIDTH, HEIGHT))), mask, s.id, mask_name, prompt, negative_prompt, sd)
+            for r, s, sd in zip(results, picks, seeds)
+        ]
 
     def keep(self, candidate: Candidate) -> Path:
         """Add a candidate to the curated set (once: keeping the same candidate again adds nothing)."""
         writer = OutputWriter(self.curated)
-        row = {"negative": candidate.negative, "mask": candidate.mask_name, "prompt": candidate.prompt,
-               "negative_prompt": candidate.negative_prompt, "noise_seed": candidate.seed, "model": self.config.model}
+        row = {
+            "negative": candidate.negative,
+            "mask": candidate.mask_name,
+            "prompt": candidate.prompt,
+            "negative_prompt": candidate.negative_prompt,
+            "noise_seed": candidate.seed,
+            "model": self.config.model,
+        }
         for kept in writer.rows():
             if all(kept.get(k) == v for k, v in row.items()):
                 return writer.image_path(kept["index"])
@@ -122,7 +134,8 @@ class PromptLab:
             with output:
                 fig, axes = plt.subplots(1, 4, figsize=(8, 4))
                 for ax, c in zip(axes, state["candidates"]):
-                    ax.imshow(c.image); ax.axis("off")
+                    ax.imshow(c.image)
+                    ax.axis("off")
                 plt.show()
                 keeps = [w.Button(description=f"Keep {i + 1}") for i in range(4)]
                 for i, button in enumerate(keeps):
