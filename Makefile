@@ -31,4 +31,4 @@ book: $(STAMP)
 	$(BIN)/diag reproduce --profile demo
 
 clean:
-	rm -rf _build book/chapters
+	rm -rf _build results/demo/book-build

@@ -142,6 +142,7 @@ def copy_sources(source: Path, build: Path) -> None:
 
 def build_book(root: Path, out: Path | None = None) -> Path:
     """The strict Jupyter Book build of ``root``; the site replaces ``out`` (default ``root/_build/html``)."""
+    root = Path(root).resolve()  # jupyter-book runs in root: a relative path would point elsewhere
     chapters = root / "book" / "chapters"
     problems = [p for nb in sorted(chapters.glob("*.ipynb")) for p in notebook_problems(nb)]
     if problems:

@@ -85,3 +85,21 @@ def test_mathjax_is_local_and_no_remote_inventories() -> None:
     config = (ROOT / "_config.yml").read_text()
     assert 'mathjax_path: "mathjax/tex-svg.js"' in config and "intersphinx_mapping: {}" in config
     assert (ROOT / "book" / "_static" / "mathjax" / "tex-svg.js").stat().st_size > 1_000_000
+
+
+def test_a_relative_build_folder_is_built_where_it_is(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`make book` passes results/demo/book-build: jupyter-book, run inside it, must get an absolute path."""
+    import subprocess
+
+    (tmp_path / "book-build" / "book" / "chapters").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    seen = []
+
+    def fake_run(command, cwd, **kwargs):
+        seen.append((command, cwd))
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    monkeypatch.setattr("diag.book.subprocess.run", fake_run)
+    build_book(Path("book-build"))
+    (command, cwd), = seen
+    assert Path(command[2]).is_absolute() and Path(command[2]) == tmp_path / "book-build" and Path(cwd).is_absolute()

@@ -48,7 +48,8 @@ def results_table(rows: pd.DataFrame, scenario: str, tag: str):
             entry[f"{m.upper() if m == 'ap' else m} (paper)"] = f"{ref[m].iloc[0]:.3f}" if len(ref) else "—"
         table.append(entry)
     frame = pd.DataFrame(table)
-    return frame.style.hide(axis="index").apply(rank_marks, axis=0)
+    styled = frame.style.hide(axis="index").apply(rank_marks, axis=0)
+    return styled.set_properties(**{"white-space": "nowrap"})  # "0.784 ± 0.012" on one line
 
 
 def rank_marks(column: pd.Series) -> list[str]:
