@@ -34,7 +34,7 @@ LAYERS = ("Mixed_5d", "Mixed_6e")
 def pooled_maps(paths: list[Path]) -> dict[str, np.ndarray]:
     """Per layer and pooling: (N, C) features of the maps at the images' own size."""
     body = build_body()
-    body.load_state_dict(load_state_dict()[0])
+    body.load_state_dict(load_state_dict())
     body.eval()
     steps = [n for block in BLOCKS for n in block][: [n for b in BLOCKS for n in b].index(LAYERS[-1]) + 1]
     out: dict[str, list] = {}

@@ -40,6 +40,15 @@ def write_text_atomic(path: Path | str, text: str) -> Path:
     return write_atomic(path, lambda tmp: tmp.write_text(text))
 
 
+def file_digest(path: Path | str, algorithm: str = "sha1") -> str:
+    """The hex digest of one file, read in chunks (archives are large)."""
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def sha1_of_files(paths: Iterable[Path], names: bool = True) -> str:
     """One SHA-1 over the files' names (optional) and bytes, in the given order."""
     digest = hashlib.sha1()

@@ -95,6 +95,7 @@ CASES: list[tuple[str, Callable[[Path, Path], list[str]], str]] = [
     ("from an empty results folder", lambda r, w: ["reproduce", "--from-results", str(w / "folder-out"),
                                                    "--out", str(w / "site")], "notebook 01-data failed"),
     ("prepare into a file", lambda r, w: ["data", "prepare", "--src", str(r), "--out", str(w / "a-file")], "a-file"),
+    ("replica into a file", lambda r, w: ["data", "synth", "--scale", "small", "--out", str(w / "a-file")], "a-file"),
 ]
 
 
@@ -163,6 +164,13 @@ def test_a_set_refuses_another_generator_and_other_data(replica: Path, tmp_path:
     assert "data_fingerprint=" in capsys.readouterr().err and snapshot(out) == before
 
 
+def test_an_empty_negative_prompt_is_empty(tmp_path: Path) -> None:
+    from diag.generate.prompts import load_prompts
+
+    (tmp_path / "p.yaml").write_text("prompts: [white marks on the wall]\nnegative_prompt:\n")
+    assert load_prompts(tmp_path / "p.yaml").negative_prompt == ""  # not the text "None"
+
+
 def test_a_prompt_file_edit_is_a_different_set(replica: Path, tmp_path: Path) -> None:
     from diag.generate.output import OutputWriter
 
@@ -221,6 +229,9 @@ def test_prepare_labels_from_the_full_resolution_mask(tmp_path: Path, capsys: py
     assert labels == ["positive", "positive"]
     assert np.asarray(PILImage.open(tmp_path / "prep" / "train" / "10001_GT.png")).any()
     assert not list(tmp_path.glob(".prep.*"))  # no temporary folder left behind
+    (tmp_path / ".again.killed123").mkdir()  # what a SIGKILL during an earlier run leaves
+    assert main(["data", "prepare", "--src", str(src), "--out", str(tmp_path / "again")]) == 0
+    assert not list(tmp_path.glob(".again.*"))
 
 
 def test_a_damaged_fid_cache_file_is_recomputed(replica: Path, tmp_path: Path) -> None:

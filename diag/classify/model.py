@@ -92,5 +92,5 @@ FEATURE_DIMS = (64, 192, 768, 2048)  # computed together and cached: FID (64/192
 
 def load_demo_backbone(device: str | torch.device = "cpu") -> FIDInception:
     """The frozen FID Inception (offline weights) that turns images into demo features."""
-    state, _ = load_state_dict()
+    state = load_state_dict()
     return FIDInception(state, FEATURE_DIMS).to(device)

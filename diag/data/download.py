@@ -12,7 +12,6 @@ resumable, verified download without pulling a hub client along.
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import tempfile
 import urllib.request
@@ -22,6 +21,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from diag.errors import DataError
+from diag.files import file_digest
 
 KSDD2_URL = "https://go.vicos.si/kolektorsdd2"  # redirects to data.vicos.si/.../KolektorSDD2.zip
 KSDD2_SIZE = 853_126_555
@@ -57,11 +57,7 @@ def fetch(url: str, part: Path, expected_size: int | None, timeout: float = 60.0
 
 
 def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return file_digest(path, "sha256")
 
 
 def verify_archive(path: Path, expected_size: int | None, sha256: str | None) -> None:

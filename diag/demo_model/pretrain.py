@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 
 from diag.demo_model import build
 from diag.demo_model.corpus import render_corpus
+from diag.files import write_atomic
 
 
 @dataclass
@@ -82,17 +83,13 @@ def train_vae(vae, images: np.ndarray, config: PretrainConfig, g: torch.Generato
 
 
 def save_checkpoint(path: Path, step: int, modules: dict, optimizer, extra: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(
-        {
-            "step": step,
-            "modules": {k: m.state_dict() for k, m in modules.items()},
-            "optimizer": optimizer.state_dict() if optimizer else None,
-            **extra,
-        },
-        tmp,
-    )
-    tmp.replace(path)
+    state = {
+        "step": step,
+        "modules": {k: m.state_dict() for k, m in modules.items()},
+        "optimizer": optimizer.state_dict() if optimizer else None,
+        **extra,
+    }
+    write_atomic(path, lambda tmp: torch.save(state, tmp))
 
 
 def pretrain(out: Path | str, config: PretrainConfig = PretrainConfig(), progress: bool = True) -> Path:

