@@ -12,9 +12,26 @@ import torch
 from diag.demo_model.tokenizer import build_clip_tokenizer
 
 
+def tiny_vae(sample_size: int):
+    """A 4-block AutoencoderKL (scale factor 8, like SD's) with 16 channels per block."""
+    from diffusers import AutoencoderKL
+
+    return AutoencoderKL(
+        block_out_channels=(16, 16, 16, 16),
+        in_channels=3,
+        out_channels=3,
+        latent_channels=4,
+        norm_num_groups=8,
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        sample_size=sample_size,
+        force_upcast=False,  # float32 already; avoids a per-call dtype round trip (and its warning)
+    )
+
+
 def tiny_sdxl_inpaint_pipeline(seed: int = 0):
     """A random StableDiffusionXLInpaintPipeline with SDXL's structure at toy size (native 256 px)."""
-    from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLInpaintPipeline, UNet2DConditionModel
+    from diffusers import EulerDiscreteScheduler, StableDiffusionXLInpaintPipeline, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
     torch.manual_seed(seed)
@@ -35,17 +52,7 @@ def tiny_sdxl_inpaint_pipeline(seed: int = 0):
         cross_attention_dim=64,
         norm_num_groups=16,
     )
-    vae = AutoencoderKL(
-        block_out_channels=(16, 16, 16, 16),
-        in_channels=3,
-        out_channels=3,
-        latent_channels=4,
-        norm_num_groups=8,
-        down_block_types=("DownEncoderBlock2D",) * 4,
-        up_block_types=("UpDecoderBlock2D",) * 4,
-        sample_size=256,
-        force_upcast=False,  # float32 already; avoids a per-call dtype round trip (and its warning)
-    )
+    vae = tiny_vae(256)
     config = CLIPTextConfig(
         hidden_size=32,
         intermediate_size=37,
@@ -79,7 +86,7 @@ def tiny_sdxl_inpaint_pipeline(seed: int = 0):
 
 def tiny_sd15_pipeline(seed: int = 0):
     """A random StableDiffusionPipeline with SD-1.5's structure at toy size (native 64 px)."""
-    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from diffusers import DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
     torch.manual_seed(seed)
@@ -96,17 +103,7 @@ def tiny_sd15_pipeline(seed: int = 0):
         attention_head_dim=8,
         norm_num_groups=16,
     )
-    vae = AutoencoderKL(
-        block_out_channels=(16, 16, 16, 16),
-        in_channels=3,
-        out_channels=3,
-        latent_channels=4,
-        norm_num_groups=8,
-        down_block_types=("DownEncoderBlock2D",) * 4,
-        up_block_types=("UpDecoderBlock2D",) * 4,
-        sample_size=64,
-        force_upcast=False,
-    )
+    vae = tiny_vae(64)
     config = CLIPTextConfig(
         hidden_size=32,
         intermediate_size=37,
