@@ -15,7 +15,7 @@ import pandas as pd
 
 from diag.config import Config, profile_config
 from diag.data.fingerprint import is_replica
-from diag.experiments import GENERATORS, current_rows, grid_cells, read_rows
+from diag.experiments import current_rows, grid_cells, grid_methods, read_rows
 from diag.fid.table import table_path
 
 CLASSIFIER_KEYS = ("backbone", "weights", "input_size", "epochs", "batch_size", "lr")
@@ -83,7 +83,7 @@ def differing(key: str, recorded: list, expected) -> str | None:
 def grid_lines(reference: Config, results: Path, scenario: str) -> list[str]:
     lines = []
     for scenario in (scenario,):
-        methods = (["none"] if scenario == "full-shot" else []) + list(GENERATORS)
+        methods = grid_methods(scenario)
         expected = grid_cells(scenario, methods, reference.grid.n_augs, reference.grid.seeds)
         rows = current_rows(read_rows(results / scenario))
         present = {(r.scenario, r.method, int(r.n_aug), int(r.seed)) for r in rows.itertuples(index=False)}

@@ -293,7 +293,7 @@ def cmd_experiment(args: argparse.Namespace) -> None:
 def add_experiment_command(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("experiment", help="the Table I/II grid: scenario x methods x N_aug x seeds")
     p.add_argument("--scenario", choices=["zero-shot", "full-shot"], required=True)
-    p.add_argument("--methods", default="diag,memseg,inout", help="comma list of diag,memseg,inout,none")
+    p.add_argument("--methods", default="diag,memseg,inout", help="comma list of diag,memseg,inout,diag-procedural,none")
     p.add_argument("--data", type=Path, required=True)
     p.add_argument("--generated", type=Path, help="GEN with GEN/<method>/augmented_<N>/imgs/ (RESULTS/generated)")
     p.add_argument("--out", type=Path, default=Path("results"), help="folder for results.csv and curves/")

@@ -36,8 +36,24 @@ from diag.files import sha1_of_files, write_atomic
 from diag.metrics import best_f1_threshold, evaluate_scores
 
 GENERATORS = ("memseg", "inout", "diag")  # the paper's three methods, in its tables' order
-METHODS = (*GENERATORS, "none")  # "none": full-shot without augmentation
-METHOD_NAMES = {"diag": "DIAG", "memseg": "MemSeg", "inout": "In&Out", "none": "no augmentation"}
+# DIAG with procedural masks: truly zero-shot (no real positive used anywhere); no paper table has it
+PROCEDURAL = "diag-procedural"
+ZERO_SHOT_METHODS = (*GENERATORS, PROCEDURAL)
+METHODS = (*ZERO_SHOT_METHODS, "none")  # "none": full-shot without augmentation
+METHOD_NAMES = {
+    "diag": "DIAG",
+    "memseg": "MemSeg",
+    "inout": "In&Out",
+    PROCEDURAL: "DIAG, procedural masks",
+    "none": "no augmentation",
+}
+
+
+def grid_methods(scenario: str) -> list[str]:
+    """The rows of a scenario's grid: Table I's methods plus the procedural-mask DIAG; Table II's plus "none"."""
+    return list(ZERO_SHOT_METHODS) if scenario == "zero-shot" else ["none", *GENERATORS]
+
+
 KEY = ["scenario", "method", "n_aug", "seed"]
 
 

@@ -90,10 +90,11 @@ class Run:
             if (out / "manifest.csv").is_file() and len(pd.read_csv(out / "manifest.csv")) >= n_aug:
                 return out
             raise MissingResult(f"{out}: generated set missing")
-        if method == "diag":
+        if method in ("diag", experiments.PROCEDURAL):
             from diag.generate.diag import generate_diag
 
-            generate_diag(self.data, out, replace(self.config.diag, n_aug=n_aug), progress=progress)
+            masks = "procedural" if method == experiments.PROCEDURAL else self.config.diag.masks
+            generate_diag(self.data, out, replace(self.config.diag, n_aug=n_aug, masks=masks), progress=progress)
         elif method == "memseg":
             from diag.generate.memseg import generate_memseg
 
@@ -104,13 +105,15 @@ class Run:
             lora = self.results / "generated" / "inout" / f"lora-seed{self.config.inout.seed}"
             generate_inout(self.data, out, replace(self.config.inout, n_aug=n_aug), progress=progress, lora_dir=lora)
         else:
-            raise ConfigError(f"The `method` parameter must be one of {METHODS}. Got {method!r} instead.")
+            raise ConfigError(
+                f"The `method` parameter must be one of {experiments.ZERO_SHOT_METHODS}. " f"Got {method!r} instead."
+            )
         return out
 
     def generate_all(self) -> pd.DataFrame:
         """Every method's set at every N_aug; one row each with its image count."""
         rows = []
-        for method in METHODS:
+        for method in experiments.ZERO_SHOT_METHODS:
             for n_aug in self.config.grid.n_augs:
                 folder = self.generate(method, n_aug)
                 rows.append(
@@ -124,16 +127,17 @@ class Run:
 
     def grid(self, scenario: str) -> pd.DataFrame:
         """The Table I (zero-shot) or II (full-shot) grid; computes its generated sets first."""
-        methods = (["none"] if scenario == "full-shot" else []) + list(METHODS)
+        methods = experiments.grid_methods(scenario)
         out = self.results / scenario
         if not self.compute:
             rows = experiments.current_rows(experiments.read_rows(out))
             if rows.empty:
                 raise MissingResult(f"{out / 'results.csv'}: no grid rows")
             return rows
-        for method in METHODS:
+        for method in methods:
             for n_aug in self.config.grid.n_augs:
-                self.generate(method, n_aug)
+                if method != "none":
+                    self.generate(method, n_aug)
         return experiments.run_grid(
             self.config,
             scenario=scenario,
@@ -371,6 +375,9 @@ def dry_run(
             f"guidance {diag.guidance}, canvas {diag.canvas}, masks {diag.masks}"
         )
         lines.append(f"generate memseg augmented_{n_aug}: {n_aug} images")
+        lines.append(
+            f"generate {experiments.PROCEDURAL} augmented_{n_aug}: {n_aug} images, as diag with procedural masks"
+        )
     lines.append(
         f"fine-tune In&Out once (seed {inout.seed}): {inout.model}, {inout.total_steps(n_pos)} steps of "
         f"{inout.train_batch_size} images over {n_pos} positives, LoRA {inout.rank}/{inout.alpha}"
@@ -385,7 +392,7 @@ def dry_run(
         cells = len(
             experiments.grid_cells(
                 scenario,
-                (["none"] if scenario == "full-shot" else []) + list(METHODS),
+                experiments.grid_methods(scenario),
                 config.grid.n_augs,
                 config.grid.seeds,
             )

@@ -68,7 +68,7 @@ def test_the_paper_profile_builds_the_book_from_the_prepared_data(paper_run: dic
     zero_shot = (site / "book" / "chapters" / "04-zero-shot.html").read_text()
     assert "Partial / non-paper settings" in zero_shot and "classifier.epochs: 1 recorded (profile: 50)" in zero_shot
     assert not (results / "data").exists()  # the paper profile never makes a replica
-    for method in ("diag", "memseg", "inout"):
+    for method in ("diag", "memseg", "inout", "diag-procedural"):
         assert (results / "generated" / method / "augmented_4" / "set.json").is_file()
     assert (results / "generated" / "inout" / "lora-seed0" / "training.json").is_file()
     assert (results / "fid_4.csv").is_file() and (results / "manifest.json").is_file()
@@ -99,4 +99,4 @@ def test_dry_run_lists_every_step_with_counts(paper_run: dict[str, Path], capsys
     assert "generate diag augmented_120: 120 images" in out
     assert f"fine-tune In&Out once (seed 0): stable-diffusion-v1-5/stable-diffusion-v1-5, " \
            f"{-(-50 * 10 * TRAIN['positive'] // 12)} steps" in out
-    assert "zero-shot grid: 27 classifiers (resnet50, 50 epochs" in out and "full-shot grid: 30 classifiers" in out
+    assert "zero-shot grid: 36 classifiers (resnet50, 50 epochs" in out and "full-shot grid: 30 classifiers" in out
