@@ -33,7 +33,6 @@ from diag.data.ksdd2 import read_manifest, split_by_label
 from diag.errors import ConfigError, DataError, MissingResult
 from diag.files import write_text_atomic
 
-METHODS = experiments.GENERATORS
 PAPER_DATA_HINT = (
     "the paper profile runs on real KSDD2 only: `diag data download --out data/raw`, "
     "`diag data prepare --src data/raw/KolektorSDD2 --out data/ksdd2`, then pass --data data/ksdd2"
@@ -155,7 +154,7 @@ class Run:
 
         n_aug = n_aug or (100 if 100 in self.config.grid.n_augs else self.config.grid.n_augs[0])
         if self.compute:
-            for method in METHODS:
+            for method in experiments.GENERATORS:
                 self.generate(method, n_aug)
         return fid_table(
             self.data,
@@ -180,7 +179,7 @@ class Run:
             "negatives": [load_image(s.image_path) for s in pick(negatives, per_row)],
             "real positives": [load_image(s.image_path) for s in pick(positives, per_row)],
         }
-        for method in METHODS:
+        for method in experiments.GENERATORS:
             images = sorted((self.generated_dir(method, n_aug) / "imgs").glob("*.png"))
             rows[experiments.METHOD_NAMES[method]] = [load_image(p) for p in pick(images, per_row)]
         return rows
@@ -403,6 +402,8 @@ def dry_run(
             f"{'/'.join(map(str, sizes))} training images each), scored on {n_test} test images"
         )
     fid_n = 100 if 100 in config.grid.n_augs else config.grid.n_augs[0]
-    lines.append(f"FID at N_aug {fid_n}: {len(METHODS)} sets against {n_pos} real positives, dims {config.fid.dims}")
+    lines.append(
+        f"FID at N_aug {fid_n}: {len(experiments.GENERATORS)} sets against {n_pos} real positives, dims {config.fid.dims}"
+    )
     lines.append("execute 7 notebooks, build the book")
     return lines
