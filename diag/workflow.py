@@ -403,7 +403,8 @@ def dry_run(
         )
     fid_n = 100 if 100 in config.grid.n_augs else config.grid.n_augs[0]
     lines.append(
-        f"FID at N_aug {fid_n}: {len(experiments.GENERATORS)} sets against {n_pos} real positives, dims {config.fid.dims}"
+        f"FID at N_aug {fid_n}: {len(experiments.GENERATORS)} sets against {n_pos} real positives, "
+        f"dims {config.fid.dims}"
     )
     lines.append("execute 7 notebooks, build the book")
     return lines
