@@ -201,6 +201,12 @@ def cmd_fid_table(args: argparse.Namespace, config) -> None:
         )
     print(table.drop(columns=["generated_sha1", "data_fingerprint"]).to_string(index=False))
     print(f"table: {table_path(args.table, args.n_aug)}")
+    from diag.experiments import GENERATORS
+    from diag.fid.realism import realism_table
+
+    realism = realism_table(args.data, args.table, args.n_aug, GENERATORS, device=config.device)
+    print(realism[["method", "auroc_crops", "auroc_images", "n_crops"]].to_string(index=False))
+    print(f"realism (probe AUROC, 0.5 = indistinguishable): {Path(args.table) / f'realism_{args.n_aug}.csv'}")
 
 
 def add_fid_command(subparsers: argparse._SubParsersAction) -> None:
@@ -293,7 +299,9 @@ def cmd_experiment(args: argparse.Namespace) -> None:
 def add_experiment_command(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("experiment", help="the Table I/II grid: scenario x methods x N_aug x seeds")
     p.add_argument("--scenario", choices=["zero-shot", "full-shot"], required=True)
-    p.add_argument("--methods", default="diag,memseg,inout", help="comma list of diag,memseg,inout,diag-procedural,none")
+    p.add_argument(
+        "--methods", default="diag,memseg,inout", help="comma list of diag,memseg,inout,diag-procedural,none"
+    )
     p.add_argument("--data", type=Path, required=True)
     p.add_argument("--generated", type=Path, help="GEN with GEN/<method>/augmented_<N>/imgs/ (RESULTS/generated)")
     p.add_argument("--out", type=Path, default=Path("results"), help="folder for results.csv and curves/")

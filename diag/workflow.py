@@ -166,6 +166,23 @@ class Run:
             batch_size=self.config.fid.batch_size,
         )
 
+    def realism(self, n_aug: int | None = None) -> pd.DataFrame:
+        """How well a linear probe tells each method's defects (and images) from the real positives."""
+        from diag.fid.realism import realism_table
+
+        n_aug = n_aug or (100 if 100 in self.config.grid.n_augs else self.config.grid.n_augs[0])
+        if self.compute:
+            for method in experiments.GENERATORS:
+                self.generate(method, n_aug)
+        return realism_table(
+            self.data,
+            self.results,
+            n_aug,
+            experiments.GENERATORS,
+            compute=self.compute,
+            device=resolve(self.config.fid.device),
+        )
+
     def examples(self, n_aug: int, per_row: int = 6, seed: int = 0) -> dict[str, list[np.ndarray]]:
         """Figure 2's rows: negatives, real positives, MemSeg, In&Out, DIAG (as uint8 arrays)."""
         from diag.data.ksdd2 import load_image

@@ -22,6 +22,8 @@ def test_rendering_an_empty_results_folder_computes_nothing(replica: Path, tmp_p
         run.generate("diag", 100)
     with pytest.raises(MissingResult, match="FID table missing"):
         run.fid()
+    with pytest.raises(MissingResult, match="realism table missing"):
+        run.realism()
     assert not (tmp_path / "results").exists()
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from diag.data.ksdd2 import list_images, load_image, load_mask
+from diag.fid.realism import defect_box
 
 
 def example_grid(rows: dict[str, list[np.ndarray]], title: str):
@@ -27,16 +28,6 @@ def example_grid(rows: dict[str, list[np.ndarray]], title: str):
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
-
-
-def defect_box(mask: np.ndarray, margin: int = 12, min_side: int = 48) -> tuple[int, int, int, int]:
-    """(top, bottom, left, right) of a square-ish box around the mask, inside the image."""
-    ys, xs = np.nonzero(mask)
-    cy, cx = (ys.min() + ys.max()) // 2, (xs.min() + xs.max()) // 2
-    half = max(min_side, ys.max() - ys.min() + 2 * margin, xs.max() - xs.min() + 2 * margin) // 2
-    top, left = max(0, cy - half), max(0, cx - half)
-    bottom, right = min(mask.shape[0], top + 2 * half), min(mask.shape[1], left + 2 * half)
-    return top, bottom, left, right
 
 
 def zoomed_defects(folder: Path | str, n: int = 6, title: str = ""):

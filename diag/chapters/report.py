@@ -237,3 +237,43 @@ def fid_text(fid: pd.DataFrame, tag: str) -> str:
         f"than 2048 images per set, so it is {'shown' if 'fid_2048' in fid else 'not computed'} here."
     )
     return text
+
+
+def realism_view(table: pd.DataFrame, tag: str):
+    """The probe's AUROCs per method (0.5: real and generated cannot be told apart)."""
+    fmt = lambda v: "—" if pd.isna(v) else f"{v:.3f}"  # noqa: E731
+    out = pd.DataFrame(
+        {
+            "method": table["method"].map(METHOD_NAMES),
+            f"defect crops AUROC ({tag})": table["auroc_crops"].map(fmt),
+            f"whole images AUROC ({tag})": table["auroc_images"].map(fmt),
+            "crops": table["n_crops"],
+            "images": table["n_generated"],
+            "real positives": table["n_real"],
+        }
+    )
+    return out.style.hide(axis="index")
+
+
+def realism_text(table: pd.DataFrame) -> str:
+    """Which method's defects pass best for real ones, by the probe, in words."""
+    crops = table.dropna(subset=["auroc_crops"]).sort_values("auroc_crops")
+    if crops.empty:
+        return "Too few images for the probe's cross-validation."
+    listed = ", ".join(f"{METHOD_NAMES[r.method]} {r.auroc_crops:.3f}" for r in crops.itertuples())
+    best = crops.iloc[0]
+    text = (
+        f"A logistic regression on Inception features tells the boxes around generated defects from those around "
+        f"real ones with cross-validated AUROC {listed} (0.5: indistinguishable, 1.0: always told apart). "
+    )
+    if best.auroc_crops > 0.9:
+        text += (
+            "Every method's defects are told from real ones almost always: by this measure none passes for real, "
+            "whatever FID says about the whole images. "
+        )
+    else:
+        text += f"{METHOD_NAMES[best.method]}'s defects are the hardest to tell from real ones. "
+    missing = table[table["auroc_crops"].isna()]["method"].map(METHOD_NAMES).tolist()
+    if missing:
+        text += f"{', '.join(missing)} has no masks, so only its whole images are probed."
+    return text
