@@ -148,14 +148,19 @@ class Run:
             progress=False,
         )
 
-    def fid(self, n_aug: int | None = None) -> pd.DataFrame:
-        """Table III at ``n_aug`` (default: 100 where the grid has it, the paper's N)."""
-        from diag.fid.table import fid_table
-
+    def sets_for_table(self, n_aug: int | None) -> int:
+        """Table III's N_aug (default: 100 where the grid has it, the paper's N); its sets made when computing."""
         n_aug = n_aug or (100 if 100 in self.config.grid.n_augs else self.config.grid.n_augs[0])
         if self.compute:
             for method in experiments.GENERATORS:
                 self.generate(method, n_aug)
+        return n_aug
+
+    def fid(self, n_aug: int | None = None) -> pd.DataFrame:
+        """Table III at ``n_aug`` (default: 100 where the grid has it, the paper's N)."""
+        from diag.fid.table import fid_table
+
+        n_aug = self.sets_for_table(n_aug)
         return fid_table(
             self.data,
             self.results,
@@ -170,10 +175,7 @@ class Run:
         """How well a linear probe tells each method's defects (and images) from the real positives."""
         from diag.fid.realism import realism_table
 
-        n_aug = n_aug or (100 if 100 in self.config.grid.n_augs else self.config.grid.n_augs[0])
-        if self.compute:
-            for method in experiments.GENERATORS:
-                self.generate(method, n_aug)
+        n_aug = self.sets_for_table(n_aug)
         return realism_table(
             self.data,
             self.results,
