@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 from diag.errors import DiagError
+from diag.files import ensure_writable_folder
 
 
 @contextlib.contextmanager
@@ -236,7 +237,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     if args.generated is not None and args.n_aug < 1:
         raise DiagError(f"--generated {args.generated} given without --n-aug N (how many of its images to add)")
     if args.out:
-        check_output_dir(args.out)
+        ensure_writable_folder(args.out)
     train = training_set(args.data, args.scenario, args.generated, args.n_aug)
     result = train_classifier(config.classifier, train, evaluation_set(args.data))
     print(f"[{config.label}] {args.scenario}, {len(train)} training images, final epoch {config.classifier.epochs}:")
@@ -246,19 +247,6 @@ def cmd_train(args: argparse.Namespace) -> None:
 
         record = {"config": result.config, "final": result.metrics, "curve": result.curve}
         write_text_atomic(args.out / "metrics.json", json.dumps(record, indent=2) + "\n")
-
-
-def check_output_dir(folder: Path) -> None:
-    """A one-line error before any compute when ``folder`` cannot be written."""
-    if folder.exists() and not folder.is_dir():
-        raise DiagError(f"{folder}: exists and is not a folder; choose another --out")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / ".diag-write-test.tmp"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as error:
-        raise DiagError(f"{folder}: cannot write here ({error.strerror})") from None
 
 
 def add_train_command(subparsers: argparse._SubParsersAction) -> None:
@@ -280,7 +268,7 @@ def cmd_experiment(args: argparse.Namespace) -> None:
     needs_sets = [m for m in methods if m != "none"]
     if needs_sets and args.generated is None:
         raise DiagError(f"--generated GEN is needed for {', '.join(needs_sets)} (GEN/<method>/augmented_<N>/imgs/)")
-    check_output_dir(args.out)
+    ensure_writable_folder(args.out)
     results = run_grid(
         config,
         scenario=args.scenario,

@@ -11,6 +11,8 @@ import os
 from pathlib import Path
 from typing import Callable, Iterable
 
+from diag.errors import DataError
+
 TEMP_SUFFIX = ".tmp"
 
 
@@ -38,6 +40,21 @@ def write_atomic(path: Path | str, write: Callable[[Path], None]) -> Path:
 
 def write_text_atomic(path: Path | str, text: str) -> Path:
     return write_atomic(path, lambda tmp: tmp.write_text(text))
+
+
+def ensure_writable_folder(folder: Path | str) -> Path:
+    """Make ``folder`` if needed and prove it takes a file: a one-line error before any compute."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise DataError(f"{folder}: exists and is not a folder; choose another --out")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = temporary_name(folder / ".write-test")
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise DataError(f"{folder}: cannot write here ({error.strerror})") from None
+    return folder
 
 
 def file_digest(path: Path | str, algorithm: str = "sha1") -> str:

@@ -27,7 +27,7 @@ import numpy as np
 from PIL import Image
 
 from diag.errors import DataError, DiagError
-from diag.files import is_temporary, write_atomic, write_text_atomic
+from diag.files import ensure_writable_folder, is_temporary, write_atomic, write_text_atomic
 
 SET_FILE = "set.json"
 MAX_IMAGES = 100_000  # a set's size limit: a typo such as 1000000000 stops at once instead of filling memory
@@ -96,7 +96,7 @@ class OutputWriter:
         from diag.data.fingerprint import data_fingerprint
 
         wanted = {"generator": generator, "data_fingerprint": data_fingerprint(data), **settings}
-        self.check_writable()
+        ensure_writable_folder(self.out)
         recorded = self.recorded()
         if recorded is None:
             foreign = (
@@ -117,18 +117,6 @@ class OutputWriter:
         if recorded is None:
             write_text_atomic(self.out / SET_FILE, json.dumps(wanted, indent=2, default=str) + "\n")
         return wanted
-
-    def check_writable(self) -> None:
-        """A one-line error before any compute when ``out`` cannot be a folder we write into."""
-        if self.out.exists() and not self.out.is_dir():
-            raise DataError(f"{self.out}: exists and is not a folder; choose another --out")
-        try:
-            self.out.mkdir(parents=True, exist_ok=True)
-            probe = self.out / f".write-test.{id(self)}.tmp"
-            probe.write_bytes(b"")
-            probe.unlink()
-        except OSError as error:
-            raise DataError(f"{self.out}: cannot write here ({error.strerror})") from None
 
     def remove_temporaries(self) -> None:
         for folder in LAYOUT:
