@@ -41,8 +41,11 @@ def defect_box(mask: np.ndarray, margin: int = 12, min_side: int = 48) -> tuple[
 
 
 def crop_features(pairs: Sequence[tuple[Path, Path]], model, batch_size: int = 32) -> np.ndarray:
-    """Pool features of the box around each (image, mask) pair's defect; pairs with an empty mask are skipped."""
-    import torch.nn.functional as F
+    """Pool features of the box around each (image, mask) pair's defect; pairs with an empty mask are skipped.
+
+    Crops keep their own size; ``as_batch`` resizes them as FID resizes whole images.
+    """
+    from diag.fid.features import as_batch
 
     crops = []
     for image_path, mask_path in pairs:
@@ -50,11 +53,11 @@ def crop_features(pairs: Sequence[tuple[Path, Path]], model, batch_size: int = 3
         if box is not None:
             top, bottom, left, right = box
             crop = torch.from_numpy(load_image(image_path)[top:bottom, left:right].astype(np.float32) / 255)
-            crops.append(F.interpolate(crop.permute(2, 0, 1)[None], size=(299, 299), mode="bilinear")[0])
+            crops.append(crop.permute(2, 0, 1))
     out = []
     with torch.no_grad():
         for start in range(0, len(crops), batch_size):
-            out.append(model(torch.stack(crops[start : start + batch_size]))[DIM].double().numpy())
+            out.append(model(as_batch(crops[start : start + batch_size]))[DIM].double().numpy())
     return np.concatenate(out) if out else np.zeros((0, DIM))
 
 
@@ -93,6 +96,7 @@ def realism_table(
     from diag.experiments import generated_dir, set_fingerprint, write_csv_atomic
     from diag.fid.features import extract_features
     from diag.fid.inception import load_fid_inception
+    from diag.fid.table import current_table
 
     data, results = Path(data), Path(results)
     path = results / f"realism_{n_aug}.csv"
@@ -102,13 +106,9 @@ def realism_table(
         raise MissingResult(f"{path}: realism table missing")
     sets = {m: set_fingerprint(generated_dir(results / "generated", m, n_aug)) for m in methods}
     fingerprint = data_fingerprint(data)
-    if path.is_file():
-        table = pd.read_csv(path)
-        if (
-            set(table.get("data_fingerprint", [])) == {fingerprint}
-            and dict(zip(table["method"], table["generated_sha1"])) == sets
-        ):
-            return table
+    table = current_table(path, fingerprint, sets)
+    if table is not None:
+        return table
     model = load_fid_inception((DIM,), device)
     positives = [s for s in read_manifest(data, "train") if s.is_positive]
     cache = results / "feature-cache"

@@ -25,6 +25,20 @@ def table_path(results: Path | str, n_aug: int) -> Path:
     return Path(results) / f"fid_{n_aug}.csv"
 
 
+def current_table(
+    path: Path, fingerprint: str, sets: dict[str, str], columns: Sequence[str] = ()
+) -> pd.DataFrame | None:
+    """The table at ``path`` if it was made on this data and these generated sets (and has ``columns``), else None."""
+    if not path.is_file():
+        return None
+    table = pd.read_csv(path)
+    if "data_fingerprint" not in table or set(table["data_fingerprint"]) != {fingerprint}:
+        return None
+    if dict(zip(table["method"], table["generated_sha1"])) != sets or not set(columns) <= set(table):
+        return None
+    return table
+
+
 def real_positives(data: Path, folder: Path) -> Path:
     """The training positives, copied into ``folder`` (FID compares folders of images only)."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -57,11 +71,9 @@ def fid_table(
         raise MissingResult(f"{path}: FID table missing (diag fid --table {results} --n-aug {n_aug} writes it)")
     fingerprint = data_fingerprint(data)
     sets = {method: set_fingerprint(generated_dir(results / "generated", method, n_aug)) for method in methods}
-    if path.is_file():
-        table = pd.read_csv(path)
-        same = "data_fingerprint" in table and set(table["data_fingerprint"]) == {fingerprint}
-        if same and dict(zip(table["method"], table["generated_sha1"])) == sets:
-            return table  # computed on the data and sets that are here now
+    table = current_table(path, fingerprint, sets, [f"fid_{d}" for d in dims])
+    if table is not None:
+        return table  # computed on the data, sets and dims asked for now
     positives = real_positives(data, results / "real-positives")
     n_real = len(list(positives.glob("*.png")))
     rows = []
