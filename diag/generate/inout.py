@@ -210,23 +210,27 @@ def add_lora(pipe, config: InOutConfig) -> list[torch.nn.Parameter]:
     conv = UNET_CONV if config.conv_rank > 0 else []
     pattern = {name: config.conv_rank for name in conv}
     alphas = {name: config.conv_alpha for name in conv}
-    pipe.unet.add_adapter(
-        LoraConfig(
-            r=config.rank,
-            lora_alpha=config.alpha,
-            init_lora_weights="gaussian",
-            target_modules=UNET_LINEAR + conv,
-            rank_pattern=pattern,
-            alpha_pattern=alphas,
-        )
-    )
-    if config.text_encoder_lora:
-        inject_adapter_in_model(
+    # peft draws the initial (gaussian) LoRA weights from torch's global generator: seed it here, in a
+    # forked state, so the fine-tune does not depend on what ran before it in the process
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        pipe.unet.add_adapter(
             LoraConfig(
-                r=config.rank, lora_alpha=config.alpha, init_lora_weights="gaussian", target_modules=TEXT_LINEAR
-            ),
-            pipe.text_encoder,
+                r=config.rank,
+                lora_alpha=config.alpha,
+                init_lora_weights="gaussian",
+                target_modules=UNET_LINEAR + conv,
+                rank_pattern=pattern,
+                alpha_pattern=alphas,
+            )
         )
+        if config.text_encoder_lora:
+            inject_adapter_in_model(
+                LoraConfig(
+                    r=config.rank, lora_alpha=config.alpha, init_lora_weights="gaussian", target_modules=TEXT_LINEAR
+                ),
+                pipe.text_encoder,
+            )
     return [p for module in (pipe.unet, pipe.text_encoder) for p in module.parameters() if p.requires_grad]
 
 
