@@ -379,9 +379,11 @@ def merge_lora(pipe, ratio: float) -> None:
                 layer.merge()
 
 
-def fine_tuned(pipe, data: Path, lora_dir: Path, config: InOutConfig, positives: list, progress: bool) -> None:
-    """Fine-tune into ``lora_dir`` (or reuse the LoRA there when it was made the same way), then merge."""
-    wanted = {**finetune_settings(config), "data_fingerprint": data_fingerprint_of(data)}
+def fine_tuned(
+    pipe, data_fingerprint: str, lora_dir: Path, config: InOutConfig, positives: list, progress: bool
+) -> None:
+    """Fine-tune into ``lora_dir`` (or reuse the LoRA made there the same way on the same data), then merge."""
+    wanted = {**finetune_settings(config), "data_fingerprint": data_fingerprint}
     log = lora_dir / "training.json"
     if log.is_file():
         refuse_mixed_settings(lora_dir, json.loads(log.read_text()).get("settings", {}), wanted, "its fine-tune was")
@@ -407,12 +409,6 @@ def fine_tuned(pipe, data: Path, lora_dir: Path, config: InOutConfig, positives:
         }
         write_text_atomic(log, json.dumps(record, indent=2) + "\n")  # last: marks the LoRA as finished
     merge_lora(pipe, config.merge_ratio)
-
-
-def data_fingerprint_of(data: Path) -> str:
-    from diag.data.fingerprint import data_fingerprint
-
-    return data_fingerprint(data)
 
 
 def generate_inout(
@@ -441,7 +437,7 @@ def generate_inout(
     pipe = pipe or load_base(config.model, device)
     pipe.set_progress_bar_config(disable=True)
     resolution = config.resolution or native_resolution(pipe)
-    fine_tuned(pipe, data, lora_dir, config, positives, progress)
+    fine_tuned(pipe, settings["data_fingerprint"], lora_dir, config, positives, progress)
     empty = np.zeros((HEIGHT, WIDTH), bool)
     bar = tqdm(total=len(todo), desc="In&Out", unit="img", disable=not progress)
     with writer.interruptible():
