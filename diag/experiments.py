@@ -192,13 +192,21 @@ def run_grid(
     settings = cell_settings(config, data_fingerprint(data))
     sid = settings_id(settings)
     sets = {(m, n): set_fingerprint(None if m == "none" else generated_dir(generated, m, n)) for _, m, n, _ in cells}
+
+    def this_grid(rows: pd.DataFrame) -> pd.DataFrame:
+        """Rows made with these settings, for these cells, on the generated sets that are here now."""
+        if "settings_id" not in rows:
+            return rows.iloc[0:0]
+        mine = rows[rows["settings_id"] == sid]
+        keep = [
+            (r.scenario, r.method, int(r.n_aug), int(r.seed)) in cells
+            and sets[(r.method, int(r.n_aug))] == r.generated_sha1
+            for r in mine.itertuples(index=False)
+        ]
+        return mine[np.array(keep, dtype=bool)]
+
     rows = read_rows(out)
-    mine = rows[rows["settings_id"] == sid] if "settings_id" in rows else rows.iloc[0:0]
-    done = {
-        (r.scenario, r.method, int(r.n_aug), int(r.seed))
-        for r in mine.itertuples(index=False)
-        if sets.get((r.method, int(r.n_aug))) == r.generated_sha1
-    }
+    done = set(this_grid(rows)[KEY].itertuples(index=False, name=None))
     todo = [c for c in cells if c not in done]
     for cell in tqdm(todo, desc=f"{scenario} cells", disable=not progress):
         row = run_cell(
@@ -212,13 +220,7 @@ def run_grid(
         row |= {**settings, "generated_sha1": sets[(cell[1], cell[2])], "settings_id": sid}
         rows = pd.concat([rows, pd.DataFrame([row])], ignore_index=True) if len(rows) else pd.DataFrame([row])
         write_csv_atomic(rows, out / "results.csv")
-    mine = rows[rows["settings_id"] == sid]
-    keep = [
-        (r.scenario, r.method, int(r.n_aug), int(r.seed)) in cells
-        and sets[(r.method, int(r.n_aug))] == r.generated_sha1
-        for r in mine.itertuples(index=False)
-    ]
-    return mine[keep].drop_duplicates(KEY, keep="last").reset_index(drop=True)
+    return this_grid(rows).drop_duplicates(KEY, keep="last").reset_index(drop=True)
 
 
 def summarize(results: pd.DataFrame, scenario: str) -> pd.DataFrame:
