@@ -223,21 +223,28 @@ def run_grid(
     return this_grid(rows).drop_duplicates(KEY, keep="last").reset_index(drop=True)
 
 
+METRICS = ("ap", "precision", "recall")  # Tables I and II's columns
+
+
+def grid_stats(rows: pd.DataFrame) -> pd.DataFrame:
+    """Mean, std (0 for one seed) and seed count of each metric per (method, N_aug)."""
+    grouped = rows.groupby(["method", "n_aug"])[list(METRICS)]
+    stats = grouped.mean().add_suffix("_mean").join(grouped.std().fillna(0.0).add_suffix("_std"))
+    stats["seeds"] = rows.groupby(["method", "n_aug"]).size()
+    return stats.reset_index()
+
+
 def summarize(results: pd.DataFrame, scenario: str) -> pd.DataFrame:
     """Mean +- std over seeds per (method, N_aug), the paper's value beside it, and the gap."""
-    rows = results[results["scenario"] == scenario]
-    metrics = ["ap", "precision", "recall"]
-    grouped = rows.groupby(["method", "n_aug"])[metrics].agg(["mean", "std", "count"])
     reported = reported_results()
     reported = reported[reported["scenario"] == scenario]
     table = []
-    for (method, n_aug), stats in grouped.iterrows():
-        paper = reported[(reported["method"] == METHOD_NAMES[method]) & (reported["n_aug"] == n_aug)]
-        entry = {"method": METHOD_NAMES[method], "n_aug": int(n_aug), "seeds": int(stats[("ap", "count")])}
-        for m in metrics:
-            mean, std = stats[(m, "mean")], stats[(m, "std")]
-            entry[m] = f"{mean:.3f} ± {0.0 if np.isnan(std) else std:.3f}"
+    for r in grid_stats(results[results["scenario"] == scenario]).itertuples(index=False):
+        paper = reported[(reported["method"] == METHOD_NAMES[r.method]) & (reported["n_aug"] == r.n_aug)]
+        entry = {"method": METHOD_NAMES[r.method], "n_aug": int(r.n_aug), "seeds": int(r.seeds)}
+        for m in METRICS:
+            entry[m] = f"{getattr(r, m + '_mean'):.3f} ± {getattr(r, m + '_std'):.3f}"
             entry[f"paper_{m}"] = float(paper[m].iloc[0]) if len(paper) else np.nan
-        entry["ap_gap"] = round(stats[("ap", "mean")] - entry["paper_ap"], 3) if len(paper) else np.nan
+        entry["ap_gap"] = round(r.ap_mean - entry["paper_ap"], 3) if len(paper) else np.nan
         table.append(entry)
     return pd.DataFrame(table)

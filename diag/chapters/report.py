@@ -10,18 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from diag.experiments import METHOD_NAMES, PROCEDURAL, reported_fid, reported_results
+from diag.experiments import METHOD_NAMES, METRICS, PROCEDURAL, grid_stats, reported_fid, reported_results
 
 PAPER_FID_NAMES = {"MemSeg": "memseg", "In&Out (DDPM)": "inout", "DIAG": "diag"}
-METRICS = ("ap", "precision", "recall")
-
-
-def grid_stats(rows: pd.DataFrame) -> pd.DataFrame:
-    """Mean, std and seed count of each metric per (method, N_aug)."""
-    grouped = rows.groupby(["method", "n_aug"])[list(METRICS)]
-    stats = grouped.mean().add_suffix("_mean").join(grouped.std().fillna(0.0).add_suffix("_std"))
-    stats["seeds"] = rows.groupby(["method", "n_aug"]).size()
-    return stats.reset_index()
 
 
 def paper_values(scenario: str) -> pd.DataFrame:
