@@ -6,10 +6,13 @@ temporary name beside the target (``.NAME.PID.tmp``), then one rename puts it in
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import shutil
+import tempfile
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 from diag.errors import DataError
 
@@ -23,6 +26,29 @@ def temporary_name(path: Path) -> Path:
 def is_temporary(path: Path) -> bool:
     """A leftover of ``write_atomic`` (a crash between write and rename)."""
     return path.name.startswith(".") and path.name.endswith(TEMP_SUFFIX)
+
+
+@contextlib.contextmanager
+def new_folder(out: Path | str) -> Iterator[Path]:
+    """A hidden folder beside ``out`` to write into; it becomes ``out`` when the block succeeds and is
+    removed on any failure, so nothing half-written is ever left. ``out`` must be missing or empty.
+    Leftovers of an earlier run that was killed (SIGKILL runs no cleanup) are removed first."""
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise DataError(f"{out}: already exists and is not empty; choose another --out or remove it")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for stale in out.parent.glob(f".{out.name}.*"):
+        if stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        yield tmp
+        if out.exists():
+            out.rmdir()
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def write_atomic(path: Path | str, write: Callable[[Path], None]) -> Path:

@@ -13,8 +13,6 @@ failure leaves no half-prepared data set behind.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +33,7 @@ from diag.data.ksdd2 import (
     write_manifest,
 )
 from diag.errors import DataError
+from diag.files import new_folder
 
 
 @dataclass(frozen=True)
@@ -85,25 +84,13 @@ def prepare_split(src: Path, dst: Path, split: str) -> list[Sample]:
     return samples
 
 
-def remove_leftovers(out: Path) -> None:
-    """Temporary folders of earlier runs that were killed (SIGKILL leaves them behind)."""
-    for stale in out.parent.glob(f".{out.name}.*"):
-        if stale.is_dir():
-            shutil.rmtree(stale, ignore_errors=True)
-
-
 def prepare(src: Path | str, out: Path | str) -> PrepareReport:
     """Prepare KSDD2 (official layout at ``src``) into ``out``; see the module docstring."""
     src, out = Path(src), Path(out)
     if not src.is_dir():
         raise DataError(f"{src}: folder not found")
-    if out.exists() and any(out.iterdir()):
-        raise DataError(f"{out}: already exists and is not empty; choose another --out or remove it")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    remove_leftovers(out)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        counts, skipped, orphans = {}, [], []
+    counts, skipped, orphans = {}, [], []
+    with new_folder(out) as tmp:
         for split in SPLITS:
             _, split_skipped, split_orphans = scan_split(src / split)
             skipped, orphans = skipped + split_skipped, orphans + split_orphans
@@ -111,12 +98,6 @@ def prepare(src: Path | str, out: Path | str) -> PrepareReport:
             write_manifest(tmp / f"{split}.csv", samples, tmp)
             negatives, positives = split_by_label(samples)
             counts[split] = {"positive": len(positives), "negative": len(negatives)}
-        if out.exists():
-            out.rmdir()
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     if skipped:
         names = ", ".join(str(p.relative_to(src)) for p in skipped)
         warnings.warn(f"ignored {len(skipped)} file(s) not named NNNNN.png / NNNNN_GT.png: {names}", stacklevel=2)

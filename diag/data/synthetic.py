@@ -14,8 +14,6 @@ so the replica is deterministic for a seed and any single image can be re-made a
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -25,7 +23,8 @@ from scipy import ndimage
 from tqdm.auto import tqdm
 
 from diag.data.ksdd2 import HEIGHT, WIDTH, Sample, load_image, load_mask, mask_path_for, write_manifest
-from diag.errors import ConfigError, DataError
+from diag.errors import ConfigError
+from diag.files import new_folder
 
 REPLICA_TAG = 2021  # mixed into every seed; the demo model's pretraining corpus uses another tag
 
@@ -245,13 +244,9 @@ def synthesize(out: Path | str, *, scale: str = "demo", seed: int = 0, progress:
     if scale not in SCALES:
         raise ConfigError(f"The `scale` parameter must be one of {sorted(SCALES)}. Got {scale!r} instead.")
     out = Path(out)
-    if out.exists() and any(out.iterdir()):
-        raise DataError(f"{out}: already exists and is not empty; choose another --out or remove it")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     n_train_pos, n_train_neg, n_test_pos, n_test_neg = SCALES[scale]
     counts, kinds_count = {}, {k: 0 for k in RENDERERS}
-    try:
+    with new_folder(out) as tmp:
         for split, n_pos, n_neg in (("train", n_train_pos, n_train_neg), ("test", n_test_pos, n_test_neg)):
             (tmp / split).mkdir()
             labels = label_order(np.random.default_rng([REPLICA_TAG, seed, 99, len(split)]), n_pos, n_neg)
@@ -273,12 +268,6 @@ def synthesize(out: Path | str, *, scale: str = "demo", seed: int = 0, progress:
         info = ReplicaInfo(seed, scale, counts, kinds_count)
         (tmp / "replica.json").write_text(json.dumps(asdict(info), indent=2) + "\n")
         contact_sheet(tmp).save(tmp / "contact_sheet.png")
-        if out.exists():
-            out.rmdir()
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return info
 
 
