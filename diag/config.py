@@ -98,9 +98,9 @@ DEMO: dict[str, dict[str, Any]] = {
         "clip_skip": 1,
         "resolution": None,
     },
-    # no ImageNet ResNet offline: frozen FID-Inception features and a small head; the head
-    # is tiny, so a larger step than the paper's 1e-4
-    "classifier": {"backbone": "fid-inception", "lr": 1e-3},
+    # no ImageNet ResNet offline: frozen FID-Inception feature maps and a small head that scores
+    # every position (diag/classify/features.py); the head is tiny, so a larger step than 1e-4
+    "classifier": {"backbone": "fid-inception-maps", "lr": 1e-3},
     "grid": {"n_augs": [100], "val_fraction": 0.1},
 }
 

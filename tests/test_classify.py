@@ -82,7 +82,7 @@ def test_resnet50_trains_end_to_end(replica: Path, generated: Path) -> None:
 
 
 def demo_config(**changes: object) -> TrainConfig:
-    return replace(profile_config("demo").classifier, epochs=5, device="cpu", **changes)
+    return replace(profile_config("demo").classifier, **({"epochs": 5, "device": "cpu"} | changes))
 
 
 def test_demo_classifier_is_deterministic_and_reports_the_final_epoch(replica: Path, generated: Path, tmp_path: Path) -> None:
@@ -130,3 +130,45 @@ def test_batchnorm_is_frozen_after_the_first_epoch_as_in_the_release(monkeypatch
         fit(TrainConfig(weights="none", epochs=3, batch_size=4, device="cpu", bn_train_every_epoch=every_epoch), x, y,
             progress=False)
         assert modes == expected
+
+
+def corner_images(folder: Path, n: int, defect: bool, start: int) -> list[Path]:
+    """Replica surfaces; with ``defect``, a bright spot somewhere in the top-left corner."""
+    from diag.data.synthetic import render_surface, to_uint8
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(start, start + n):
+        rng = np.random.default_rng(i)
+        image = render_surface(rng)
+        if defect:
+            y, x = rng.integers(20, 80), rng.integers(20, 80)
+            yy, xx = np.ogrid[: image.shape[0], : image.shape[1]]
+            image += 80 * np.exp(-((yy - y) ** 2 + (xx - x) ** 2) / (2 * 4.0**2))[..., None]
+        paths.append(folder / f"{i:03d}.png")
+        Image.fromarray(to_uint8(image)).save(paths[-1])
+    return paths
+
+
+def test_demo_classifier_finds_a_small_bright_defect_in_a_corner(tmp_path: Path) -> None:
+    """A faint spot (~0.05 % of the image): with top-k = every position (plain average pooling) this test
+    fails, as the old whole-image head did; the map head must find it."""
+    from diag.classify.features import feature_maps, load_map_backbone
+    from diag.classify.train import build_model, fit, predict
+
+    config = demo_config(epochs=50, feature_cache=str(tmp_path / "cache"))
+    train = corner_images(tmp_path / "neg", 8, False, 0) + corner_images(tmp_path / "pos", 8, True, 100)
+    held_out = corner_images(tmp_path / "test-pos", 3, True, 200) + corner_images(tmp_path / "test-neg", 3, False, 300)
+    backbone = load_map_backbone()
+    x_train = feature_maps(train, backbone, cache_dir=tmp_path / "cache")
+    model, _ = fit(config, x_train, np.array([0] * 8 + [1] * 8), progress=False)
+    scores = predict(model, feature_maps(held_out, backbone), 8, torch.device("cpu"))
+    assert scores[:3].min() > scores[3:].max()
+    # and it points at the corner: the highest-scoring position of a held-out positive is there
+    with torch.no_grad():
+        position = model.scores(feature_maps(held_out[:1], backbone)).argmax().item()
+    cols = 8  # 224 px -> 25 Mixed_5d columns -> 8 after the 3 x 3 max-pool; 24 px per position
+    assert position // cols <= 5 and position % cols <= 3, position
+    # cached maps are what a fresh pass computes
+    assert torch.equal(feature_maps(train[:2], backbone, cache_dir=tmp_path / "cache"), x_train[:2])
+    assert isinstance(build_model(config, x_train), torch.nn.Module)

@@ -72,4 +72,4 @@ def test_experiment_through_the_cli(replica: Path, tmp_path: Path, capsys: pytes
     out = capsys.readouterr().out
     assert "no augmentation" in out and "[DEMO numbers" in out
     rows = pd.read_csv(tmp_path / "grid" / "results.csv")
-    assert len(rows) == 1 and rows.loc[0, "epochs"] == 2 and rows.loc[0, "backbone"] == "fid-inception"
+    assert len(rows) == 1 and rows.loc[0, "epochs"] == 2 and rows.loc[0, "backbone"] == "fid-inception-maps"

@@ -41,7 +41,7 @@ def test_grid_rows_resume_and_summary(replica: Path, generated: Path, tmp_path: 
     for column in ("ap", "precision", "recall", "auroc", "accuracy", "val_ap", "val_precision", "epochs", "backbone", "profile",
                    "wall_s", "weights", "input_size", "batch_size", "lr", "data_fingerprint", "settings_id"):
         assert column in first.columns
-    assert (first["backbone"] == "fid-inception").all() and (first["epochs"] == 3).all()
+    assert (first["backbone"] == "fid-inception-maps").all() and (first["epochs"] == 3).all()
     assert (out / "curves" / "zero-shot_diag_4_seed0.csv").is_file()
 
     def no_training(*args: object, **kwargs: object) -> None:

@@ -1,7 +1,7 @@
-"""The classifiers: the paper's ResNet-50 and the demo's frozen FID-Inception + linear head.
+"""The classifiers: the paper's ResNet-50 and the demo's head on frozen FID-Inception maps.
 
-Both take uint8 images (B, H, W, 3) and return one logit per image, so the training loop
-does not know which one it trains.
+Both return one logit per image (the ResNet from uint8 images (B, H, W, 3), the head from
+cached feature maps), so the training loop does not know which one it trains.
 """
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from pathlib import Path
 
 import torch
 import torchvision
+import torch.nn.functional as F
 from torch import nn
 
 from diag.errors import ConfigError, DataError
-from diag.fid.inception import FIDInception, load_state_dict
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -69,28 +69,30 @@ class ResNetClassifier(nn.Module):
         return self.network(x).squeeze(1)
 
 
-class FeatureHead(nn.Module):
-    """The demo classifier's trainable part: a linear layer on frozen Inception features.
+class MapHead(nn.Module):
+    """The demo classifier's trainable part: score every position of a feature map, keep the top few.
 
-    Features are standardised with the training set's mean/std (stored as buffers) so one
-    learning rate suits every feature dimension.
+    A small per-position MLP (channels -> ``hidden`` -> 1) on standardised features gives a
+    defect score per 16-px cell; the image's logit is the mean of its ``top_k`` highest scores
+    (multiple-instance pooling), so one small defect is enough to make an image positive,
+    which a whole-image average washes out. Standardisation (the training maps' per-channel
+    mean/std, stored as buffers) is folded into the first layer, so no standardised copy is made.
     """
 
-    def __init__(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+    def __init__(self, mean: torch.Tensor, std: torch.Tensor, hidden: int = 16, top_k: int = 16) -> None:
         super().__init__()
         self.register_buffer("mean", mean.float())
-        self.register_buffer("std", std.float().clamp_min(1e-6))
-        self.linear = nn.Linear(mean.numel(), 1)
+        self.register_buffer("std", std.float().clamp_min(1e-3))
+        self.first = nn.Linear(mean.numel(), hidden)
+        self.second = nn.Linear(hidden, 1)
+        self.top_k = top_k
 
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.linear((features.float() - self.mean) / self.std).squeeze(1)
+    def scores(self, maps: torch.Tensor) -> torch.Tensor:
+        """(B, positions, channels) -> (B, positions): each position's defect score."""
+        weight = self.first.weight / self.std
+        bias = self.first.bias - weight @ self.mean
+        return self.second(torch.relu(F.linear(maps.float(), weight, bias))).squeeze(-1)
 
-
-DEMO_DIMS = (768, 2048)  # Mixed_6e and final pool features, mean-pooled, concatenated
-FEATURE_DIMS = (64, 192, 768, 2048)  # computed together and cached: FID (64/192) reuses the same pass
-
-
-def load_demo_backbone(device: str | torch.device = "cpu") -> FIDInception:
-    """The frozen FID Inception (offline weights) that turns images into demo features."""
-    state = load_state_dict()
-    return FIDInception(state, FEATURE_DIMS).to(device)
+    def forward(self, maps: torch.Tensor) -> torch.Tensor:
+        scores = self.scores(maps)
+        return scores.topk(min(self.top_k, scores.shape[1]), dim=1).values.mean(dim=1)

@@ -22,15 +22,18 @@ from diag.classify.data import INPUT_SIZES, LabelledPaths, load_uint8
 from diag.devices import resolve_device
 from diag.errors import ConfigError
 
-BACKBONES = ("resnet50", "fid-inception")
+BACKBONES = ("resnet50", "fid-inception-maps")
 
 
 @dataclass
 class TrainConfig:
     # model
-    backbone: str = "resnet50"  # "resnet50" (paper) or "fid-inception" (demo: frozen, linear head)
+    backbone: str = "resnet50"  # "resnet50" (paper) or "fid-inception-maps" (demo: frozen maps + MapHead)
     weights: str = "imagenet"  # resnet50 only: imagenet | none | path to a state dict
     input_size: str = "paper"  # "paper" = 224 x 632; "release" = the authors' loader, 256 x 704
+    # fid-inception-maps only: the head's hidden width and how many top positions it averages
+    head_hidden: int = 16
+    head_top_k: int = 16
     # optimisation (the paper's values)
     epochs: int = 50
     batch_size: int = 32
@@ -41,7 +44,7 @@ class TrainConfig:
     # reproducibility and hardware
     seed: int = 0
     device: str = "auto"
-    feature_cache: str | None = None  # fid-inception only: per-image feature cache folder
+    feature_cache: str | None = None  # fid-inception-maps only: per-image feature-map cache folder
 
     def validate(self) -> None:
         if self.backbone not in BACKBONES:
@@ -50,7 +53,7 @@ class TrainConfig:
             raise ConfigError(
                 f"The `input_size` parameter must be one of {tuple(INPUT_SIZES)}. Got {self.input_size!r} instead."
             )
-        for name in ("epochs", "batch_size"):
+        for name in ("epochs", "batch_size", "head_hidden", "head_top_k"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"The `{name}` parameter must be >= 1. Got {getattr(self, name)!r} instead.")
         if not (math.isfinite(self.lr) and self.lr > 0):
@@ -77,26 +80,24 @@ class TrainResult:
 
 
 def encode(config: TrainConfig, paths: list[Path], device: torch.device, progress: bool = False) -> torch.Tensor:
-    """What the model consumes: uint8 images (ResNet) or frozen Inception features (demo)."""
-    from diag.classify.model import DEMO_DIMS, load_demo_backbone
-    from diag.fid.features import extract_features
+    """What the model consumes: uint8 images (ResNet) or frozen Inception feature maps (demo)."""
+    from diag.classify.features import feature_maps, load_map_backbone
 
     if config.backbone == "resnet50":
         return load_uint8(paths, INPUT_SIZES[config.input_size])
-    backbone = load_demo_backbone(device)
     cache = Path(config.feature_cache) if config.feature_cache else None
-    feats = extract_features(paths, backbone, batch_size=32, cache_dir=cache, progress=progress)
-    return torch.from_numpy(np.concatenate([feats[d] for d in DEMO_DIMS], axis=1)).float()
+    return feature_maps(paths, load_map_backbone(device), cache_dir=cache, progress=progress)
 
 
 def build_model(config: TrainConfig, train_inputs: torch.Tensor) -> nn.Module:
     # imported here, as the metrics below: `diag.config` imports this module for TrainConfig, and every
     # command (`diag fid` too) starts faster without torchvision, pytorch-fid and scikit-learn
-    from diag.classify.model import FeatureHead, ResNetClassifier, build_resnet50
+    from diag.classify.model import MapHead, ResNetClassifier, build_resnet50
 
     if config.backbone == "resnet50":
         return ResNetClassifier(build_resnet50(config.weights))
-    return FeatureHead(train_inputs.mean(dim=0), train_inputs.std(dim=0))
+    positions = train_inputs.flatten(0, 1).float()
+    return MapHead(positions.mean(dim=0), positions.std(dim=0), config.head_hidden, config.head_top_k)
 
 
 @torch.no_grad()

@@ -1,0 +1,100 @@
+"""The demo classifier's frozen part: FID-Inception feature *maps*, cached per image.
+
+A whole-image average of Inception features barely moves when a scratch covers 1 % of the
+image, so the demo keeps where things are: the network runs on the image at its own size
+(224 x 632, no resize to 299), stops at ``Mixed_5d`` (288 channels, stride 8) and max-pools
+3 x 3, which leaves a 25 x 8 grid of positions, each 24 px apart; a max keeps a small
+defect's peak response. The head (``classify.model.MapHead``) scores every position.
+
+Before the network, each image is moved to mid-grey (its mean subtracted, times
+``CONTRAST_GAIN``, plus 0.5): KSDD2 is dark (~45/255). A gain of 3 (stretching the
+contrast) was tried and did no better. The gain, the pooling and the head's width and top-k
+were chosen by cross-validation on the training split of the book's replica
+(``benchmarks/demo_classifier_probe.py``, numbers in ``book/differences.md``).
+
+Maps are cached as float16 ``.npy`` files keyed by the image file's SHA-1 and
+``MAPS_VERSION``, so every grid cell and every seed reuses one pass per image.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from diag.classify.data import INPUT_SIZES, load_uint8
+from diag.fid.features import load_cached, save_atomic
+from diag.fid.inception import BLOCKS, build_body, load_state_dict
+
+MAP_LAYER = "Mixed_5d"
+CONTRAST_GAIN = 1.0
+MAP_POOL = 3
+MAPS_VERSION = f"maps-{MAP_LAYER}-gain{CONTRAST_GAIN:g}-pool{MAP_POOL}-v1"
+
+
+class MapBackbone(nn.Module):
+    """uint8 images (B, H, W, 3) -> float16 maps (B, positions, channels), frozen."""
+
+    def __init__(self, state_dict: dict[str, torch.Tensor]) -> None:
+        super().__init__()
+        order = [name for block in BLOCKS for name in block]
+        self.steps = order[: order.index(MAP_LAYER) + 1]
+        with torch.device("meta"):  # every tensor comes from the state dict
+            body = build_body()
+        body.load_state_dict(state_dict, assign=True)
+        self.layers = nn.ModuleDict({n: body[n] for n in self.steps if n != "maxpool"})
+        self.eval().requires_grad_(False)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = images.permute(0, 3, 1, 2).float() / 255
+        x = ((x - x.mean(dim=(1, 2, 3), keepdim=True)) * CONTRAST_GAIN + 0.5).clamp(0, 1)
+        x = 2 * x - 1  # the FID Inception's input range
+        for name in self.steps:
+            x = F.max_pool2d(x, kernel_size=3, stride=2) if name == "maxpool" else self.layers[name](x)
+        x = F.max_pool2d(x, MAP_POOL)
+        return x.flatten(2).transpose(1, 2).half()  # channels last: the head is a per-position MLP
+
+
+def load_map_backbone(device: str | torch.device = "cpu") -> MapBackbone:
+    """The frozen backbone with the offline FID-Inception weights."""
+    return MapBackbone(load_state_dict()).to(device)
+
+
+def feature_maps(
+    paths: Sequence[Path],
+    backbone: MapBackbone,
+    *,
+    cache_dir: Path | None = None,
+    batch_size: int = 16,
+    progress: bool = False,
+) -> torch.Tensor:
+    """Maps (N, positions, channels) in float16 for ``paths``, computed once per image content."""
+    device = next(backbone.parameters()).device
+    maps: list[torch.Tensor | None] = [None] * len(paths)
+    keys = [hashlib.sha1(Path(p).read_bytes()).hexdigest() for p in paths] if cache_dir else []
+
+    def cache_file(key: str) -> Path:
+        return Path(cache_dir) / MAPS_VERSION / f"{key}.npy"
+
+    if cache_dir:
+        for i, key in enumerate(keys):
+            cached = load_cached(cache_file(key))
+            maps[i] = None if cached is None else torch.from_numpy(cached)
+    todo = [i for i, m in enumerate(maps) if m is None]
+    batches = [todo[s : s + batch_size] for s in range(0, len(todo), batch_size)]
+    for batch in tqdm(batches, desc="inception maps", disable=not progress or not todo):
+        with torch.no_grad():
+            out = backbone(load_uint8([paths[i] for i in batch], INPUT_SIZES["paper"]).to(device)).cpu()
+        for i, values in zip(batch, out):
+            maps[i] = values
+            if cache_dir:
+                save_atomic(cache_file(keys[i]), values.numpy())
+    if not maps:
+        return torch.empty(0)
+    return torch.stack(maps)
