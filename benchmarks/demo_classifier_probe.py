@@ -69,7 +69,10 @@ def main() -> None:
             for hidden, top_k in HEADS:
                 start = time.perf_counter()
                 ap = cross_validated_ap(replace(base, head_hidden=hidden, head_top_k=top_k), x_train, y_train)
-                print(f"{gain:5g} {pool:4d} {hidden:6d} {top_k:5d} {ap:13.3f} {time.perf_counter() - start:5.0f}", flush=True)
+                print(
+                    f"{gain:5g} {pool:4d} {hidden:6d} {top_k:5d} {ap:13.3f} {time.perf_counter() - start:5.0f}",
+                    flush=True,
+                )
     with_maps(shipped[0], shipped[1])
     print(
         f"\nshipped: gain {shipped[0]:g}, pool {shipped[1]}, hidden {base.head_hidden}, top-k {base.head_top_k}; "

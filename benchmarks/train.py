@@ -41,7 +41,9 @@ def memory(data: Path) -> None:
     print("1. Holding the training set")
     figures = {}
     for kind in ("uint8", "float32"):
-        out = subprocess.run([sys.executable, "-c", MEMORY_PROBE, str(data), kind], capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", MEMORY_PROBE, str(data), kind], capture_output=True, text=True, check=True
+        )
         figures[kind] = [float(x) for x in out.stdout.split()]
         print(f"   {kind:>7}: peak RSS growth {figures[kind][0]:8.1f} MiB, array {figures[kind][1]:8.1f} MiB")
     print(f"   ratio uint8/float32 (peak): {figures['uint8'][0] / figures['float32'][0]:.3f}  (goal <= 0.25)")
@@ -66,7 +68,9 @@ def resnet_step(threads: int, batch: int = 8, steps: int = 3) -> None:
         timings.append(time.perf_counter() - start)
     per_step = min(timings[1:])
     print(f"2. ResNet-50 training step, 224x632, batch {batch}, {threads} thread(s): {batch / per_step:.2f} images/s")
-    print(f"   -> one paper epoch (2085 negatives + 100 generated) would take {2185 / (batch / per_step) / 60:.1f} min on this CPU")
+    print(
+        f"   -> one paper epoch (2085 negatives + 100 generated) would take {2185 / (batch / per_step) / 60:.1f} min on this CPU"
+    )
 
 
 def demo_cell(data: Path) -> None:
@@ -90,13 +94,17 @@ def demo_cell(data: Path) -> None:
             print(f"3. one demo cell ({label}): {timings[-1]:.1f} s")
         files = list((tmp / "out" / "feature-cache").rglob("*.npy"))
         size = sum(f.stat().st_size for f in files)
-        print(f"   feature-map cache: {len(files)} images, {size / 2**20:.1f} MiB ({size / len(files) / 1024:.0f} KiB each)")
+        print(
+            f"   feature-map cache: {len(files)} images, {size / 2**20:.1f} MiB ({size / len(files) / 1024:.0f} KiB each)"
+        )
         grid = config.grid
         cells = sum(
             len(grid_cells(scenario, grid_methods(scenario), grid.n_augs, grid.seeds))
             for scenario in ("zero-shot", "full-shot")
         )
-        print(f"   demo grid, {cells} cells, maps cached after the first: ~{(timings[0] + (cells - 1) * timings[1]) / 60:.1f} min")
+        print(
+            f"   demo grid, {cells} cells, maps cached after the first: ~{(timings[0] + (cells - 1) * timings[1]) / 60:.1f} min"
+        )
 
 
 def main() -> None:

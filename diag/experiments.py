@@ -113,8 +113,11 @@ def run_cell(
     out: Path,
     feature_cache: Path | None = None,
     progress: bool = False,
+    memo: dict | None = None,
 ) -> dict:
-    """Train and score one cell; returns its results row and writes its per-epoch curve."""
+    """Train and score one cell; returns its results row and writes its per-epoch curve.
+
+    ``memo``: feature maps kept in memory between the cells of one grid (see ``encode``)."""
     start = time.perf_counter()
     feature_cache = Path(feature_cache) if feature_cache else out / "feature-cache"
     classifier = replace(config.classifier, seed=seed, feature_cache=str(feature_cache))
@@ -122,7 +125,9 @@ def run_cell(
     train = training_set(data, scenario, gen, 0 if method == "none" else n_aug)
     test = evaluation_set(data)
     device = resolve_device(classifier.device)
-    x_train, x_test = encode(classifier, train.paths, device), encode(classifier, test.paths, device)
+    x_train, x_test = encode(classifier, train.paths, device, memo=memo), encode(
+        classifier, test.paths, device, memo=memo
+    )
     model, curve = fit(classifier, x_train, train.labels, (x_test, test.labels), progress)
     metrics = evaluate_scores(test.labels, predict(model, x_test, classifier.batch_size, device))
     row = {"scenario": scenario, "method": method, "n_aug": n_aug, "seed": seed, **metrics}
@@ -208,6 +213,7 @@ def run_grid(
     rows = read_rows(out)
     done = set(this_grid(rows)[KEY].itertuples(index=False, name=None))
     todo = [c for c in cells if c not in done]
+    memo: dict = {}  # the cells share most images: read each one's feature maps once
     for cell in tqdm(todo, desc=f"{scenario} cells", disable=not progress):
         row = run_cell(
             *cell,
@@ -216,6 +222,7 @@ def run_grid(
             generated=Path(generated) if generated else None,
             out=out,
             feature_cache=Path(feature_cache) if feature_cache else None,
+            memo=memo,
         )
         row |= {**settings, "generated_sha1": sets[(cell[1], cell[2])], "settings_id": sid}
         rows = pd.concat([rows, pd.DataFrame([row])], ignore_index=True) if len(rows) else pd.DataFrame([row])

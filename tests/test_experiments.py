@@ -87,7 +87,7 @@ def test_full_shot_reference_row(replica: Path, generated: Path, tmp_path: Path)
 
 def test_grids_share_one_feature_cache(replica: Path, generated: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Zero-shot then full-shot on the same images: the second grid sends nothing through Inception."""
-    import diag.fid.features as features
+    import diag.classify.features as features
 
     shared = tmp_path / "feature-cache"
     config = demo_config("grid.seeds=0", "classifier.epochs=2")
@@ -96,8 +96,8 @@ def test_grids_share_one_feature_cache(replica: Path, generated: Path, tmp_path:
     run("zero-shot", tmp_path / "zero-shot")
     assert any(shared.rglob("*.npy")) and not (tmp_path / "zero-shot" / "feature-cache").exists()
     loaded = []
-    original = features.decode
-    monkeypatch.setattr(features, "decode", lambda path, data=None: loaded.append(path) or original(path, data))
+    original = features.load_uint8
+    monkeypatch.setattr(features, "load_uint8", lambda paths, size: loaded.extend(paths) or original(paths, size))
     run("full-shot", tmp_path / "full-shot")
     new_images = set(experiments.training_set(replica, "full-shot", generated / "diag" / "augmented_4", 4).paths) \
         - set(experiments.training_set(replica, "zero-shot", generated / "diag" / "augmented_4", 4).paths)

@@ -1,4 +1,4 @@
-"""The downstream defect classifier (ResNet-50, or the demo's frozen Inception + linear head)."""
+"""The downstream defect classifier (ResNet-50, or the demo's head on frozen Inception feature maps)."""
 
 from diag.classify.data import training_set, evaluation_set
 from diag.classify.train import TrainConfig, TrainResult, train_classifier

@@ -73,17 +73,24 @@ def feature_maps(
     cache_dir: Path | None = None,
     batch_size: int = 16,
     progress: bool = False,
+    memo: dict | None = None,
 ) -> torch.Tensor:
-    """Maps (N, positions, channels) in float16 for ``paths``, computed once per image content."""
+    """Maps (N, positions, channels) in float16 for ``paths``, computed once per image content.
+
+    ``memo``: a dict the caller keeps across calls (a grid keeps one for all its cells), holding
+    maps by (path, size, mtime), so files already seen in this process are neither hashed nor read.
+    """
     device = next(backbone.parameters()).device
-    maps: list[torch.Tensor | None] = [None] * len(paths)
-    keys = [hashlib.sha1(Path(p).read_bytes()).hexdigest() for p in paths] if cache_dir else []
+    memo = {} if memo is None else memo
+    seen = [(MAPS_VERSION, str(p), Path(p).stat().st_size, Path(p).stat().st_mtime_ns) for p in paths]
+    maps: list[torch.Tensor | None] = [memo.get(key) for key in seen]
+    keys = {i: hashlib.sha1(Path(paths[i]).read_bytes()).hexdigest() for i, m in enumerate(maps) if m is None}
 
     def cache_file(key: str) -> Path:
         return Path(cache_dir) / MAPS_VERSION / f"{key}.npy"
 
     if cache_dir:
-        for i, key in enumerate(keys):
+        for i, key in keys.items():
             cached = load_cached(cache_file(key))
             maps[i] = None if cached is None else torch.from_numpy(cached)
     todo = [i for i, m in enumerate(maps) if m is None]
@@ -95,6 +102,8 @@ def feature_maps(
             maps[i] = values
             if cache_dir:
                 save_atomic(cache_file(keys[i]), values.numpy())
+    for key, values in zip(seen, maps):
+        memo[key] = values
     if not maps:
         return torch.empty(0)
     return torch.stack(maps)

@@ -62,6 +62,7 @@ def fid_table(
 ) -> pd.DataFrame:
     """FID (``dims``, and 2048 where N allows) of ``results/generated/<method>/augmented_<n_aug>``."""
     from diag.fid.features import compute_fid
+    from diag.fid.inception import load_fid_inception
 
     data, results = Path(data), Path(results)
     path = table_path(results, n_aug)
@@ -77,6 +78,8 @@ def fid_table(
     positives = real_positives(data, results / "real-positives")
     n_real = len(list(positives.glob("*.png")))
     rows = []
+    # one pass also caches the pool features (2048) that the realism probe reads for whole images
+    model = load_fid_inception(tuple(sorted(set(dims) | {2048})), device)
     for method in methods:
         n = min(n_real, n_aug)
         wanted = tuple(sorted(set(dims) | ({2048} if n > 2048 else set())))
@@ -86,6 +89,7 @@ def fid_table(
                 positives,
                 generated_dir(results / "generated", method, n_aug) / "imgs",
                 dims=wanted,
+                model=model,
                 cache_dir=results / "feature-cache",
                 device=device,
                 batch_size=batch_size,
