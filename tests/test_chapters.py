@@ -61,3 +61,20 @@ def test_the_strength_sentence_follows_the_measurements() -> None:
     assert "only retouches" in explain.strength_text((0.3, 0.99), [3.0, 40.0])
     assert "does not stay close" in explain.strength_text((0.3, 0.99), [35.0, 40.0])
     assert "not in this results folder" in explain.strength_text((0.3, 0.99), None)
+
+
+def test_comparison_text_says_when_augmentation_has_no_room_left() -> None:
+    import pandas as pd
+
+    from diag.chapters.report import comparison_text
+
+    def rows(aps: dict[str, float]) -> pd.DataFrame:
+        return pd.DataFrame(
+            [{"method": m, "n_aug": 0 if m == "none" else 100, "seed": s, "ap": ap + 0.001 * s,
+              "precision": 0.9, "recall": 0.8} for m, ap in aps.items() for s in range(3)]
+        )
+
+    flat = comparison_text(rows({"none": 0.92, "memseg": 0.925, "inout": 0.92, "diag": 0.91}), "full-shot", "DEMO")
+    assert "orders the paper's methods by AP as MemSeg > In&Out > DIAG" in flat and "little left to add" in flat
+    steep = comparison_text(rows({"none": 0.70, "memseg": 0.90, "inout": 0.80, "diag": 0.75}), "full-shot", "DEMO")
+    assert "adds +0.200" in steep and "little left to add" not in steep
