@@ -33,7 +33,7 @@ from diag.data.ksdd2 import (
     write_manifest,
 )
 from diag.errors import DataError
-from diag.files import new_folder
+from diag.files import PNG_OPTIONS, new_folder
 
 
 @dataclass(frozen=True)
@@ -76,8 +76,8 @@ def prepare_split(src: Path, dst: Path, split: str) -> list[Sample]:
             )
         image, mask = resize_pair(image, mask)
         out_image = dst / split / sample.image_path.name
-        image.save(out_image)
-        mask.save(mask_path_for(out_image))
+        image.save(out_image, **PNG_OPTIONS)
+        mask.save(mask_path_for(out_image), **PNG_OPTIONS)
         samples.append(Sample(sample.id, out_image, mask_path_for(out_image), sample.label))
     if not samples:
         raise DataError(f"{src / split}: no NNNNN.png images found")

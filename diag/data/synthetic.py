@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from diag.data.ksdd2 import HEIGHT, WIDTH, Sample, load_image, load_mask, mask_path_for, write_manifest
 from diag.errors import ConfigError
-from diag.files import new_folder
+from diag.files import PNG_OPTIONS, new_folder
 
 REPLICA_TAG = 2021  # mixed into every seed; the demo model's pretraining corpus uses another tag
 
@@ -266,8 +266,8 @@ def synthesize(out: Path | str, *, scale: str = "demo", seed: int = 0, progress:
                 for kind in kinds:
                     kinds_count[kind] += 1
                 image_path = tmp / split / f"{FIRST_ID[split] + index:05d}.png"
-                Image.fromarray(image).save(image_path)
-                Image.fromarray((mask * 255).astype(np.uint8)).save(mask_path_for(image_path))
+                Image.fromarray(image).save(image_path, **PNG_OPTIONS)
+                Image.fromarray((mask * 255).astype(np.uint8)).save(mask_path_for(image_path), **PNG_OPTIONS)
                 samples.append(
                     Sample(
                         image_path.stem, image_path, mask_path_for(image_path), "positive" if positive else "negative"

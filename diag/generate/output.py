@@ -27,7 +27,7 @@ import numpy as np
 from PIL import Image
 
 from diag.errors import DataError, DiagError
-from diag.files import ensure_writable_folder, is_temporary, write_atomic, write_text_atomic
+from diag.files import PNG_OPTIONS, ensure_writable_folder, is_temporary, write_atomic, write_text_atomic
 
 SET_FILE = "set.json"
 MAX_IMAGES = 100_000  # a set's size limit: a typo such as 1000000000 stops at once instead of filling memory
@@ -128,8 +128,8 @@ class OutputWriter:
     def write(self, index: int, image: Image.Image, mask: np.ndarray, row: dict) -> None:
         """Image, then mask, then the row; each under a temporary name, then renamed."""
         mask_image = Image.fromarray((np.asarray(mask) > 0).astype(np.uint8) * 255)
-        write_atomic(self.image_path(index), lambda p: image.save(p, format="PNG"))
-        write_atomic(self.mask_path(index), lambda p: mask_image.save(p, format="PNG"))
+        write_atomic(self.image_path(index), lambda p: image.save(p, **PNG_OPTIONS))
+        write_atomic(self.mask_path(index), lambda p: mask_image.save(p, **PNG_OPTIONS))
         write_text_atomic(self.meta_path(index), json.dumps({"index": index, **row}, default=str))
 
     def rows(self) -> list[dict]:
