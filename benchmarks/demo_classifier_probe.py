@@ -25,18 +25,13 @@ import torch
 from sklearn.metrics import average_precision_score
 from sklearn.model_selection import StratifiedKFold
 
-import diag.classify.features as features
-from diag.classify.train import encode, fit, predict
+from diag.classify.features import CONTRAST_GAIN, MAP_POOL, MapBackbone, feature_maps, load_map_backbone
+from diag.classify.train import fit, predict
 from diag.config import profile_config
 from diag.data.ksdd2 import list_images, read_manifest
+from diag.fid.inception import load_state_dict
 
 HEADS = [(8, 2), (8, 4), (8, 16), (16, 4), (16, 16), (32, 16)]  # (hidden, top-k)
-
-
-def with_maps(gain: float, pool: int) -> None:
-    """Point the feature module at another contrast gain and pooling (and their own cache entries)."""
-    features.CONTRAST_GAIN, features.MAP_POOL = gain, pool
-    features.MAPS_VERSION = f"maps-{features.MAP_LAYER}-gain{gain:g}-pool{pool}-v1"
 
 
 def cross_validated_ap(config, x: torch.Tensor, y: np.ndarray, folds: int = 4) -> float:
@@ -56,16 +51,15 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path("/tmp/diag-probe-cache"))
     args = parser.parse_args()
     torch.set_num_threads(2)
-    shipped = (features.CONTRAST_GAIN, features.MAP_POOL, profile_config("demo").classifier)
-    base = replace(shipped[2], feature_cache=str(args.cache), device="cpu")
+    base = replace(profile_config("demo").classifier, device="cpu")
     train, test = read_manifest(args.data, "train"), read_manifest(args.data, "test")
     y_train = np.array([s.is_positive for s in train], int)
     y_test = np.array([s.is_positive for s in test], int)
     print(f"{'gain':>5} {'pool':>4} {'hidden':>6} {'top-k':>5} {'CV AP (train)':>13} {'s':>5}")
     for gain in [float(g) for g in args.gains.split(",") if g]:
         for pool in [int(p) for p in args.pools.split(",") if p]:
-            with_maps(gain, pool)
-            x_train = encode(base, [s.image_path for s in train], torch.device("cpu"))
+            backbone = MapBackbone(load_state_dict(), gain, pool)
+            x_train = feature_maps([s.image_path for s in train], backbone, cache_dir=args.cache)
             for hidden, top_k in HEADS:
                 start = time.perf_counter()
                 ap = cross_validated_ap(replace(base, head_hidden=hidden, head_top_k=top_k), x_train, y_train)
@@ -73,13 +67,13 @@ def main() -> None:
                     f"{gain:5g} {pool:4d} {hidden:6d} {top_k:5d} {ap:13.3f} {time.perf_counter() - start:5.0f}",
                     flush=True,
                 )
-    with_maps(shipped[0], shipped[1])
     print(
-        f"\nshipped: gain {shipped[0]:g}, pool {shipped[1]}, hidden {base.head_hidden}, top-k {base.head_top_k}; "
+        f"\nshipped: gain {CONTRAST_GAIN:g}, pool {MAP_POOL}, hidden {base.head_hidden}, top-k {base.head_top_k}; "
         "test AP (measured, not used):"
     )
-    x_train = encode(base, [s.image_path for s in train], torch.device("cpu"))
-    x_test = encode(base, [s.image_path for s in test], torch.device("cpu"))
+    backbone = load_map_backbone()
+    x_train = feature_maps([s.image_path for s in train], backbone, cache_dir=args.cache)
+    x_test = feature_maps([s.image_path for s in test], backbone, cache_dir=args.cache)
     negatives = torch.as_tensor(np.flatnonzero(y_train == 0))
     sets = {"full-shot, no augmentation": (x_train, y_train)}
     oracle = torch.as_tensor(np.flatnonzero(y_train == 1))
@@ -89,7 +83,7 @@ def main() -> None:
     )
     if args.generated:
         images = list_images(args.generated / "imgs")
-        x_gen = encode(base, images, torch.device("cpu"))
+        x_gen = feature_maps(images, backbone, cache_dir=args.cache)
         sets[f"zero-shot {args.generated.name}"] = (
             torch.cat([x_train[negatives], x_gen]),
             np.r_[np.zeros(len(negatives)), np.ones(len(images))],

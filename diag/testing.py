@@ -32,7 +32,7 @@ def tiny_vae(sample_size: int):
 def tiny_sdxl_inpaint_pipeline(seed: int = 0):
     """A random StableDiffusionXLInpaintPipeline with SDXL's structure at toy size (native 256 px)."""
     from diffusers import EulerDiscreteScheduler, StableDiffusionXLInpaintPipeline, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+    from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
     torch.manual_seed(seed)
     unet = UNet2DConditionModel(
@@ -53,22 +53,8 @@ def tiny_sdxl_inpaint_pipeline(seed: int = 0):
         norm_num_groups=16,
     )
     vae = tiny_vae(256)
-    config = CLIPTextConfig(
-        hidden_size=32,
-        intermediate_size=37,
-        num_attention_heads=4,
-        num_hidden_layers=2,
-        vocab_size=1000,
-        projection_dim=32,
-        hidden_act="gelu",
-        bos_token_id=0,
-        eos_token_id=2,
-    )
     tokenizer = build_clip_tokenizer(["white", "marks", "on", "the", "wall", "copper", "metal", "scratches"])
-    config.vocab_size = len(tokenizer)
-    config.eos_token_id = tokenizer.eos_token_id
-    config.bos_token_id = tokenizer.bos_token_id
-    config.pad_token_id = tokenizer.pad_token_id
+    config = tiny_text_config(tokenizer, projection_dim=32, hidden_act="gelu")
     scheduler = EulerDiscreteScheduler(
         beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", steps_offset=1, timestep_spacing="leading"
     )
@@ -84,10 +70,27 @@ def tiny_sdxl_inpaint_pipeline(seed: int = 0):
     )
 
 
+def tiny_text_config(tokenizer, **extra):
+    """A 2-layer, 32-wide CLIP text encoder config whose vocabulary and special tokens are ``tokenizer``'s."""
+    from transformers import CLIPTextConfig
+
+    return CLIPTextConfig(
+        hidden_size=32,
+        intermediate_size=37,
+        num_attention_heads=4,
+        num_hidden_layers=2,
+        vocab_size=len(tokenizer),
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        **extra,
+    )
+
+
 def tiny_sd15_pipeline(seed: int = 0):
     """A random StableDiffusionPipeline with SD-1.5's structure at toy size (native 64 px)."""
     from diffusers import DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel
+    from transformers import CLIPTextModel
 
     torch.manual_seed(seed)
     tokenizer = build_clip_tokenizer(["a", "photo", "of", "sks", "surface", "defect"])
@@ -104,16 +107,7 @@ def tiny_sd15_pipeline(seed: int = 0):
         norm_num_groups=16,
     )
     vae = tiny_vae(64)
-    config = CLIPTextConfig(
-        hidden_size=32,
-        intermediate_size=37,
-        num_attention_heads=4,
-        num_hidden_layers=2,
-        vocab_size=len(tokenizer),
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
+    config = tiny_text_config(tokenizer)
     scheduler = DDIMScheduler(
         beta_start=0.00085,
         beta_end=0.012,

@@ -162,11 +162,12 @@ def test_demo_classifier_finds_a_small_bright_defect_in_a_corner(tmp_path: Path)
     backbone = load_map_backbone()
     x_train = feature_maps(train, backbone, cache_dir=tmp_path / "cache")
     model, _ = fit(config, x_train, np.array([0] * 8 + [1] * 8), progress=False)
-    scores = predict(model, feature_maps(held_out, backbone), 8, torch.device("cpu"))
+    x_held_out = feature_maps(held_out, backbone)
+    scores = predict(model, x_held_out, 8, torch.device("cpu"))
     assert scores[:3].min() > scores[3:].max()
     # and it points at the corner: the highest-scoring position of a held-out positive is there
     with torch.no_grad():
-        position = model.scores(feature_maps(held_out[:1], backbone)).argmax().item()
+        position = model.scores(x_held_out[:1]).argmax().item()
     cols = 8  # 224 px -> 25 Mixed_5d columns -> 8 after the 3 x 3 max-pool; 24 px per position
     assert position // cols <= 5 and position % cols <= 3, position
     # cached maps are what a fresh pass computes

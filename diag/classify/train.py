@@ -84,12 +84,12 @@ def encode(
 ) -> torch.Tensor:
     """What the model consumes: uint8 images (ResNet) or frozen Inception feature maps (demo, float16;
     ``memo``: see ``classify.features.feature_maps``)."""
-    from diag.classify.features import feature_maps, load_map_backbone
+    from diag.classify.features import feature_maps
 
     if config.backbone == "resnet50":
         return load_uint8(paths, INPUT_SIZES[config.input_size])
     cache = Path(config.feature_cache) if config.feature_cache else None
-    return feature_maps(paths, load_map_backbone(device), cache_dir=cache, progress=progress, memo=memo)
+    return feature_maps(paths, cache_dir=cache, progress=progress, memo=memo, device=device)
 
 
 def build_model(config: TrainConfig, train_inputs: torch.Tensor) -> nn.Module:

@@ -166,6 +166,17 @@ BLOCKS = (
 )
 
 
+def frozen_layers(state_dict: dict[str, torch.Tensor], names: list[str]) -> nn.ModuleDict:
+    """The named layers of the FID Inception with weights from ``state_dict`` ("maxpool" steps skipped).
+
+    Built on the meta device, so nothing is randomly initialised: every tensor comes from the state dict.
+    """
+    with torch.device("meta"):
+        body = build_body()
+    body.load_state_dict(state_dict, assign=True)
+    return nn.ModuleDict({n: body[n] for n in names if n != "maxpool"})
+
+
 class FIDInception(nn.Module):
     """FID Inception returning spatially averaged features of pytorch-fid's output blocks.
 
@@ -180,11 +191,7 @@ class FIDInception(nn.Module):
             raise ConfigError(f"The `dims` parameter must be among {sorted(BLOCK_INDEX_BY_DIM)}. Got {dims!r} instead.")
         self.dims = tuple(sorted(dims))
         last = max(BLOCK_INDEX_BY_DIM[d] for d in dims)
-        with torch.device("meta"):  # no random initialisation: every tensor comes from the state dict
-            body = build_body()
-        body.load_state_dict(state_dict, assign=True)
-        names = [n for block in BLOCKS[: last + 1] for n in block if n != "maxpool"]
-        self.layers = nn.ModuleDict({n: body[n] for n in names})
+        self.layers = frozen_layers(state_dict, [n for block in BLOCKS[: last + 1] for n in block])
         self.last_block = last
         self.eval().requires_grad_(False)
 
