@@ -173,3 +173,17 @@ def test_demo_classifier_finds_a_small_bright_defect_in_a_corner(tmp_path: Path)
     # cached maps are what a fresh pass computes
     assert torch.equal(feature_maps(train[:2], backbone, cache_dir=tmp_path / "cache"), x_train[:2])
     assert isinstance(build_model(config, x_train), torch.nn.Module)
+
+
+def test_rows_record_the_feature_maps_they_were_trained_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Other maps (layer, gain, pooling) are another classifier: its rows get another settings id."""
+    import diag.classify.features as features
+    from diag.experiments import cell_settings, settings_id
+
+    config = profile_config("demo")
+    assert config.classifier.recorded()["feature_maps"] == features.map_version()
+    assert "feature_maps" not in profile_config("paper").classifier.recorded()
+    before = settings_id(cell_settings(config, "sha1:data"))
+    other = features.map_version(3.0, 2)
+    monkeypatch.setattr(features, "map_version", lambda: other)
+    assert settings_id(cell_settings(config, "sha1:data")) != before

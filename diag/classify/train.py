@@ -67,8 +67,17 @@ class TrainConfig:
             )
 
     def recorded(self) -> dict:
-        """The settings a result depends on (not where it ran, nor where features are cached)."""
-        return {k: v for k, v in asdict(self).items() if k not in ("device", "feature_cache")}
+        """The settings a result depends on (not where it ran, nor where features are cached).
+
+        The demo backbone adds its feature maps' version (layer, input gain, pooling): constants of
+        ``classify.features``, so rows made with other maps are never averaged with these.
+        """
+        settings = {k: v for k, v in asdict(self).items() if k not in ("device", "feature_cache")}
+        if self.backbone == "fid-inception-maps":
+            from diag.classify.features import map_version  # imported here: torchvision is slow to import
+
+            settings["feature_maps"] = map_version()
+        return settings
 
 
 @dataclass
