@@ -57,7 +57,7 @@ def main() -> None:
     from diag.demo_model.check import COPPER, PAPER_NEGATIVE, WHITE, prompt_response
     from diag.generate.diag import load_pipeline
     from diag.generate.loading import DEMO_MODEL
-    from diag.workflow import settings
+    from diag.config import profile_config
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=DEMO_MODEL, help="diffusers folder (default: the bundled demo model)")
@@ -70,7 +70,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     pipe = load_pipeline(args.model, torch.device("cpu"))
-    config = replace(settings("demo").diag, model=args.model, n_aug=args.images, device="cpu")
+    config = replace(profile_config("demo").diag, model=args.model, n_aug=args.images, device="cpu")
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "replica"
         synthesize(data, scale="small", seed=args.replica_seed, progress=False)

@@ -17,6 +17,7 @@ from diag.config import Config, profile_config
 from diag.data.fingerprint import is_replica
 from diag.experiments import current_rows, grid_cells, grid_methods, read_rows
 from diag.fid.table import table_path
+from diag.generate.loading import model_fingerprint
 
 CLASSIFIER_KEYS = ("backbone", "weights", "input_size", "epochs", "batch_size", "lr")
 SET_KEYS = {
@@ -34,11 +35,13 @@ SET_KEYS = {
         "text_encoder_lora",
         "clip_skip",
         "min_snr_gamma",
+        "noise_offset",
         "lr",
         "steps",
         "guidance",
         "merge_ratio",
         "resolution",
+        "canvas",
     ),
 }
 
@@ -113,5 +116,12 @@ def set_lines(reference: Config, results: Path) -> list[str]:
         expected = getattr(reference, method)
         for key in keys:
             line = differing(f"{method}.{key}", [r[key] for r in records if key in r], getattr(expected, key))
+            lines += [line] if line else []
+        if hasattr(expected, "model"):  # the same model name with other weights (e.g. an earlier demo model)
+            line = differing(
+                f"{method}.model_fingerprint",
+                [r["model_fingerprint"] for r in records if "model_fingerprint" in r],
+                model_fingerprint(expected.model),
+            )
             lines += [line] if line else []
     return lines

@@ -21,7 +21,17 @@ def test_the_demo_profile_changes_only_what_demo_says() -> None:
             ours, theirs = getattr(getattr(demo, section), field.name), getattr(getattr(paper, section), field.name)
             changed = field.name in DEMO.get(section, {}) or (section in ("diag", "inout") and field.name == "guidance")
             assert (ours != theirs) <= changed, f"{section}.{field.name} differs without being a demo change"
-    assert paper.diag.guidance == 20.0 and demo.diag.guidance == 1.5  # the demo model's diag_defaults.json
+    from diag.generate.loading import DEMO_MODEL, model_defaults
+
+    assert paper.diag.guidance == 20.0 and demo.diag.guidance == model_defaults(DEMO_MODEL)["guidance"]
+
+
+def test_the_demo_profiles_own_choices_win_over_the_models_defaults() -> None:
+    """The demo sets In&Out's guidance itself (cost of the whole canvas); the model's default must not undo it."""
+    demo = profile_config("demo")
+    assert demo.inout.guidance == DEMO["inout"]["guidance"] != demo.diag.guidance
+    assert apply_overrides(demo, ["diag.steps=5"]).inout.guidance == DEMO["inout"]["guidance"]
+    assert apply_overrides(demo, ["inout.guidance=3"]).inout.guidance == 3.0
 
 
 def test_overrides_are_parsed_by_type_and_validated() -> None:

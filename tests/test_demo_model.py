@@ -62,6 +62,32 @@ def test_corpus_is_disjoint_from_the_replica(monkeypatch: pytest.MonkeyPatch) ->
     assert np.array_equal(a.image, b.image) and a.caption == b.caption
 
 
+def test_corpus_carries_full_masks_and_the_speckled_family() -> None:
+    """Full masks (text-to-image, for In&Out) at the configured share; speckled samples drawn as the replica is."""
+    from diag.demo_model.corpus import SPECKLED_PHRASES, render_speckled
+
+    assert all(render_sample(0, i, full_mask_share=1.0).mask.all() for i in range(6))
+    assert not any(render_sample(0, i, full_mask_share=0.0).mask.all() for i in range(6))
+    phrases = [p for ps in SPECKLED_PHRASES.values() for p in ps]
+    for index in range(8):
+        crop = render_speckled(np.random.default_rng([CORPUS_TAG, 99, index]), 64, p_plain=0.0, full=False)
+        assert 0 < crop.mask.mean() < 1 and any(p in crop.caption for p in phrases)  # a named replica-kind defect
+        window = render_speckled(np.random.default_rng([CORPUS_TAG, 98, index]), 64, p_plain=0.0, full=True)
+        assert window.mask.all() and window.image.shape == (64, 64, 3)
+        assert 25 < np.median(window.image) < 80  # the replica's dark surface (mean ~45), at its own scale
+
+
+def test_offset_noise_moves_whole_channels() -> None:
+    """What lets the model learn a whole surface's brightness: the noise carries per-channel constants."""
+    from diag.demo_model.pretrain import offset_noise
+
+    spread = lambda x: float(x.mean(dim=(2, 3)).std())  # noqa: E731  (std of per-sample channel means)
+    plain = offset_noise((64, 4, 32, 32), 0.0, torch.Generator().manual_seed(0))
+    shifted = offset_noise((64, 4, 32, 32), 0.5, torch.Generator().manual_seed(0))
+    assert spread(plain) < 0.1 < 0.3 < spread(shifted)
+    assert abs(float(shifted.std()) - (1 + 0.5**2) ** 0.5) < 0.05
+
+
 def test_region_change_measures_inside_minus_surround(tmp_path: Path) -> None:
     image = np.full((20, 10, 3), 40, np.uint8)
     mask = np.zeros((20, 10), bool)

@@ -163,3 +163,41 @@ def test_the_fine_tune_does_not_depend_on_what_ran_before(replica: Path) -> None
         tuned.append((report["losses_last_20"], {k: v.clone() for k, v in pipe.unet.state_dict().items() if "lora_" in k}))
     assert tuned[0][0] == tuned[1][0]
     assert all(torch.equal(tuned[0][1][k], tuned[1][1][k]) for k in tuned[0][1])
+
+
+def test_full_canvas_trains_on_windows_at_their_own_scale() -> None:
+    from diag.generate.inout import random_windows
+
+    images = [np.random.default_rng(i).integers(0, 256, (632, 224, 3), dtype=np.uint8) for i in range(3)]
+    windows = random_windows(images, 32, torch.Generator().manual_seed(0))
+    assert windows.shape == (3, 3, 32, 32)
+    for image, window in zip(images, windows):
+        pixels = np.rint((window.permute(1, 2, 0).numpy() + 1) * 127.5).astype(np.uint8)
+        hits = [(y, x) for y in range(632 - 31) for x in range(224 - 31)
+                if image[y, x, 0] == pixels[0, 0, 0] and np.array_equal(image[y:y + 32, x:x + 32], pixels)]
+        assert len(hits) == 1  # an unresized cut of the image, not a resized copy
+
+
+def test_full_canvas_samples_the_whole_image_at_once(replica: Path, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    pipe = tiny_sd15_pipeline()
+    sizes = []
+    original = type(pipe).__call__
+    monkeypatch.setattr(type(pipe), "__call__", lambda self, **kw: sizes.append((kw["height"], kw["width"])) or original(self, **kw))
+    generate_inout(replica, tmp_path / "full", replace(CONFIG, canvas="full", n_aug=1), pipe=pipe, progress=False)
+    assert sizes == [(632, 224)]  # KSDD2's own size, no stretch afterwards
+    assert Image.open(tmp_path / "full" / "imgs" / "00000.png").size == (224, 632)
+    with pytest.raises(Exception, match="canvas"):
+        replace(CONFIG, canvas="tiles").validate()
+
+
+def test_a_changed_model_folder_is_not_mixed_with_its_earlier_sets(replica: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "sd15"
+    tiny_sd15_pipeline().save_pretrained(folder, safe_serialization=True)
+    config = replace(CONFIG, model=str(folder), n_aug=1)
+    generate_inout(replica, tmp_path / "set", config, pipe=tiny_sd15_pipeline(), progress=False)
+    scheduler = folder / "scheduler" / "scheduler_config.json"
+    scheduler.write_text(scheduler.read_text().replace("}", ', "note": "retrained"}', 1))  # as a new release would
+    with pytest.raises(DataError, match="model_fingerprint"):
+        generate_inout(replica, tmp_path / "set", config, pipe=tiny_sd15_pipeline(), progress=False)
+    assert (tmp_path / "set" / "imgs" / "00000.png").is_file()  # nothing already made is lost

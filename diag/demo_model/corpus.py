@@ -14,6 +14,18 @@ mask with a few pixels of padding (diffusers' own ``get_crop_region``, as the ge
 patch as it fills of an inference crop (a median of ~0.3 of the box on the replica; a
 centred 64-pixel patch gave 0.17, and the first model, trained that way, learned to
 continue the surround more than to draw the prompt).
+
+Version 3 adds two things (see the model card):
+- a *speckled metal* family, half the corpus: KSDD2's kind of surface and defects (bright
+  near-neutral scratches, copper smears, bluish flecks under coarse masks) drawn by the
+  replica's own renderers (``diag.data.synthetic``) from this corpus's random streams, with
+  captions in the words the paper's prompts use. SDXL has seen metal surfaces and scratches;
+  this is the demo model's equivalent, and it makes the demo model know the replica's kind of
+  surface better than SDXL may know KSDD2's (the book says so).
+- full masks (``full_mask_share`` of the samples): the whole patch is masked and the masked
+  image blank, as inpainting models are trained, so the model can also draw a whole surface
+  from the prompt alone (In&Out's text-to-image). Speckled full-mask patches are windows at
+  the image's own scale (1:1), so a wider canvas tiles into a whole surface.
 """
 
 from __future__ import annotations
@@ -48,6 +60,13 @@ DEFECTS = {
     "grey_smudge": ((40, 40, 40), ["grey smudge", "grey smear", "dull smudge"], "blob"),
     "bright_streak": ((170, 175, 185), ["bright streak", "white scratch", "silver scratch", "white scratches"], "line"),
 }
+# The speckled family's defect kinds (the replica's) and the phrases that name them.
+SPECKLED_PHRASES = {
+    "scratch": DEFECTS["white_marks"][1] + DEFECTS["bright_streak"][1],
+    "smear": DEFECTS["copper_scratches"][1] + ["copper smear", "copper stain"],
+    "flecks": DEFECTS["blue_flecks"][1],
+}
+SPECKLED_SHARE = 0.5  # of the corpus
 PLAIN_CAPTIONS = ["plain {s}", "clean {s}", "smooth {s}", "{s}", "undamaged {s}"]
 DEFECT_CAPTIONS = ["{d} on the {s}", "{d} on {s}", "{d}", "a {s} with {d}"]
 
@@ -56,6 +75,7 @@ def vocabulary() -> list[str]:
     """Every word a caption can use (each becomes one tokenizer token)."""
     words = set()
     phrases = [p for v in SURFACES.values() for p in v] + [p for _, ps, _ in DEFECTS.values() for p in ps]
+    phrases += [p for ps in SPECKLED_PHRASES.values() for p in ps]
     phrases += PLAIN_CAPTIONS + DEFECT_CAPTIONS + ["smooth, plain, black, dark, shadow", "with on the a"]
     for phrase in phrases:
         words.update(w for w in phrase.replace("{s}", "").replace("{d}", "").replace(",", " ").split())
@@ -169,16 +189,34 @@ def crop_around(image: np.ndarray, mask: np.ndarray, pad: int, size: int) -> tup
     return np.asarray(crop), np.asarray(crop_mask) > 0
 
 
-def render_sample(seed: int, index: int, size: int = 64, p_plain: float = 0.25) -> Sample:
+def surface_caption(rng: np.random.Generator, family: str) -> str:
+    """A word for the surface: mostly the family's own, sometimes any family's (the pixels say what it is)."""
+    words = SURFACES[family] if rng.random() < 0.7 else [w for ws in SURFACES.values() for w in ws]
+    return str(rng.choice(words))
+
+
+def caption_for(rng: np.random.Generator, phrases: list[str] | None, surface_word: str) -> str:
+    """A defect caption from ``phrases``, or a plain one when None."""
+    if phrases is None:
+        return str(rng.choice(PLAIN_CAPTIONS)).format(s=surface_word)
+    return str(rng.choice(DEFECT_CAPTIONS)).format(d=rng.choice(phrases), s=surface_word)
+
+
+def render_sample(
+    seed: int, index: int, size: int = 64, p_plain: float = 0.25, full_mask_share: float = 0.15
+) -> Sample:
     """One corpus sample, deterministic for (seed, index)."""
     rng = np.random.default_rng([CORPUS_TAG, seed, index])
+    full = rng.random() < full_mask_share
+    if rng.random() < SPECKLED_SHARE:
+        return render_speckled(rng, size, p_plain, full)
     canvas = size * 3 // 2  # room for context around the mask before cropping
     family = str(rng.choice(list(SURFACES)))
-    surface_word = str(rng.choice(SURFACES[family]))
+    surface_word = surface_caption(rng, family)
     image = render_surface(rng, family, canvas, zoom=float(np.exp(rng.uniform(np.log(0.4), np.log(2.5)))))
     if rng.random() < p_plain:
         mask = region_mask(None, rng, canvas)
-        caption = str(rng.choice(PLAIN_CAPTIONS)).format(s=surface_word)
+        caption = caption_for(rng, None, surface_word)
     else:
         kind = str(rng.choice(list(DEFECTS)))
         colour, phrases, shape = DEFECTS[kind]
@@ -187,13 +225,60 @@ def render_sample(seed: int, index: int, size: int = 64, p_plain: float = 0.25) 
         texture = np.clip(1 + 0.3 * noise(rng, (canvas, canvas), 1.0), 0.3, 1.7)
         image = image + (alpha * texture)[..., None] * np.array(colour) * strength
         mask = region_mask(alpha, rng, canvas)
-        caption = str(rng.choice(DEFECT_CAPTIONS)).format(d=rng.choice(phrases), s=surface_word)
+        caption = caption_for(rng, phrases, surface_word)
     image = np.clip(np.rint(image), 0, 255).astype(np.uint8)
     image, mask = crop_around(image, mask, pad=int(rng.integers(1, 9)), size=size)
-    return Sample(image, mask, caption)
+    return Sample(image, np.ones_like(mask) if full else mask, caption)
 
 
-def render_corpus(seed: int, count: int, size: int = 64) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def render_speckled(rng: np.random.Generator, size: int, p_plain: float, full: bool) -> Sample:
+    """A sample of the speckled family, drawn by the replica's renderers with this corpus's stream.
+
+    Inpainting samples are cut as the DIAG generator cuts an inference crop (the box around a
+    coarse mask, 2 px of padding, resized to ``size``); full-mask samples are ``size``-pixel
+    windows at the image's own scale, captioned by what they contain.
+    """
+    from diag.data import synthetic
+
+    surface = synthetic.render_surface(rng)
+    word = surface_caption(rng, "metal")
+    if rng.random() < p_plain:
+        kind = str(rng.choice(list(synthetic.RENDERERS)))
+        margin = rng.uniform(*synthetic.MASK_MARGIN)
+        defect = synthetic.RENDERERS[kind](rng, synthetic.sample_area(rng), margin)  # only for its mask's shape
+        image, mask, kinds = surface, synthetic.coarse_mask(defect.footprint, margin), []
+    else:
+        image, mask, kinds = synthetic.render_positive(rng, surface)
+    image = synthetic.to_uint8(image)
+    if not full:
+        if not mask.any():  # a rare empty footprint: mask a blob in the middle instead
+            mask[
+                synthetic.HEIGHT // 2 - 8 : synthetic.HEIGHT // 2 + 8,
+                synthetic.WIDTH // 2 - 8 : synthetic.WIDTH // 2 + 8,
+            ] = True
+        phrases = SPECKLED_PHRASES[kinds[0]] if kinds else None
+        crop, crop_mask = crop_around(image, mask, pad=2, size=size)
+        return Sample(crop, crop_mask, caption_for(rng, phrases, word))
+    height, width = mask.shape
+    if kinds and rng.random() < 0.5:  # half the windows of a positive hold (part of) its defect
+        ys, xs = np.nonzero(mask)
+        pick = int(rng.integers(len(ys)))
+        top = int(np.clip(ys[pick] - rng.integers(size), 0, height - size))
+        left = int(np.clip(xs[pick] - rng.integers(size), 0, width - size))
+    else:
+        top, left = int(rng.integers(height - size + 1)), int(rng.integers(width - size + 1))
+    window = (slice(top, top + size), slice(left, left + size))
+    holds_defect = kinds and mask[window].mean() > 0.02
+    caption = caption_for(rng, SPECKLED_PHRASES[kinds[0]] if holds_defect else None, word)
+    return Sample(image[window], np.ones((size, size), bool), caption)
+
+
+def render_corpus(
+    seed: int, count: int, size: int = 64, full_mask_share: float = 0.15, progress: bool = False
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """``count`` samples stacked: images (N, size, size, 3) uint8, masks (N, size, size) bool, captions."""
-    samples = [render_sample(seed, i, size) for i in range(count)]
+    from tqdm.auto import tqdm
+
+    indices = tqdm(range(count), desc="corpus", disable=not progress)
+    samples = [render_sample(seed, i, size, full_mask_share=full_mask_share) for i in indices]
     return (np.stack([s.image for s in samples]), np.stack([s.mask for s in samples]), [s.caption for s in samples])

@@ -36,8 +36,9 @@ from diag.files import write_atomic
 @dataclass
 class PretrainConfig:
     corpus_size: int = 12000  # 64 x 64 patches
-    vae_steps: int = 150
-    steps: int = 800  # UNet + text encoder
+    full_mask_share: float = 0.15  # whole patch masked, blank masked image: text-to-image (In&Out)
+    vae_steps: int = 600
+    steps: int = 3000  # UNet + text encoder
     batch_size: int = 32
     vae_batch_size: int = 16
     lr: float = 1e-3
@@ -45,6 +46,7 @@ class PretrainConfig:
     warmup_steps: int = 50
     mask_loss_weight: float = 3.0
     caption_dropout: float = 0.1
+    noise_offset: float = 0.1  # per-channel constant added to the noise, so a whole surface's brightness can be learned
     seed: int = 0
     threads: int = 2
     checkpoint_every: int = 100
@@ -63,11 +65,22 @@ def augment(x: torch.Tensor, m: torch.Tensor, g: torch.Generator) -> tuple[torch
     return torch.rot90(x, k, (-2, -1)), torch.rot90(m, k, (-2, -1))
 
 
-def train_vae(vae, images: np.ndarray, config: PretrainConfig, g: torch.Generator) -> float:
+def offset_noise(shape: tuple[int, ...], offset: float, g: torch.Generator) -> torch.Tensor:
+    """Gaussian noise plus ``offset`` x a per-sample, per-channel constant (Guttenberg's "offset noise").
+
+    Why: with plain noise, even the last timestep leaks the latents' mean to the UNet, so it never
+    learns to set a whole image's brightness itself; sampled from pure noise with a full mask,
+    every prompt came out mid-grey (measured: mean 134 for "plain dark metal" after 1000 steps).
+    """
+    noise = torch.randn(shape, generator=g)
+    return noise + offset * torch.randn((*shape[:2], 1, 1), generator=g) if offset else noise
+
+
+def train_vae(vae, images: np.ndarray, config: PretrainConfig, g: torch.Generator, progress: bool = True) -> float:
     """Phase 1; returns the latents' scaling factor (1 / std), as Stable Diffusion's VAE has."""
     optimizer = torch.optim.AdamW(vae.parameters(), lr=config.vae_lr)
     vae.train()
-    for _ in tqdm(range(config.vae_steps), desc="VAE"):
+    for _ in tqdm(range(config.vae_steps), desc="VAE", disable=not progress):
         idx = torch.randint(0, len(images), (config.vae_batch_size,), generator=g)
         x = to_unit(images[idx.numpy()])
         x, _ = augment(x, x, g)
@@ -102,7 +115,9 @@ def pretrain(out: Path | str, config: PretrainConfig = PretrainConfig(), progres
     start = time.perf_counter()
 
     # 1. corpus and components
-    images, masks, captions = render_corpus(config.seed, config.corpus_size, build.RESOLUTION)
+    images, masks, captions = render_corpus(
+        config.seed, config.corpus_size, build.RESOLUTION, config.full_mask_share, progress=progress
+    )
     tokenizer = build.build_tokenizer()
     text_encoder = build.build_text_encoder(len(tokenizer), tokenizer)
     vae, unet = build.build_vae(), build.build_unet()
@@ -112,7 +127,7 @@ def pretrain(out: Path | str, config: PretrainConfig = PretrainConfig(), progres
 
     # 2. phase 1: the VAE (skipped on resume)
     if state is None:
-        scaling = train_vae(vae, images, config, g)
+        scaling = train_vae(vae, images, config, g, progress)
         state = {"step": 0, "modules": {"vae": vae.state_dict()}, "optimizer": None, "scaling": scaling}
         save_checkpoint(checkpoint, 0, {"vae": vae}, None, {"scaling": scaling})
     vae.load_state_dict(state["modules"]["vae"])
@@ -143,7 +158,7 @@ def pretrain(out: Path | str, config: PretrainConfig = PretrainConfig(), progres
             latents = retrieve_latents(vae.encode(x), generator=g) * state["scaling"]
             masked = retrieve_latents(vae.encode(x * (m < 0.5)), generator=g) * state["scaling"]
         small_mask = F.interpolate(m, size=latents.shape[-2:])
-        noise = torch.randn(latents.shape, generator=g)
+        noise = offset_noise(latents.shape, config.noise_offset, g)
         t = torch.randint(0, scheduler.config.num_train_timesteps, (len(idx),), generator=g)
         ids = tokenizer(
             texts, padding="max_length", max_length=tokenizer.model_max_length, truncation=True, return_tensors="pt"

@@ -35,7 +35,7 @@ from tqdm.auto import tqdm
 from diag.data.ksdd2 import load_mask, read_manifest, split_by_label
 from diag.errors import ConfigError, DataError
 from diag.data.ksdd2 import HEIGHT, WIDTH
-from diag.generate.loading import load_diffusers_pipeline
+from diag.generate.loading import load_diffusers_pipeline, model_fingerprint
 from diag.generate.masks import folder_masks, gt_masks, procedural_mask
 from diag.generate.output import MAX_IMAGES, OutputWriter, recorded_settings
 from diag.generate.plan import PlanItem, release_plan
@@ -192,7 +192,15 @@ def generate_diag(data: Path | str, out: Path | str, config: DiagConfig, pipe=No
     )
     negative_paths = {s.id: s.image_path for s in negatives}
     writer = OutputWriter(out)
-    settings = writer.prepare("diag", data, {**recorded_settings(config), "prompt_set": asdict(prompt_set)})
+    settings = writer.prepare(
+        "diag",
+        data,
+        {
+            **recorded_settings(config),
+            "prompt_set": asdict(prompt_set),
+            "model_fingerprint": model_fingerprint(config.model),
+        },
+    )
 
     # 2. this process's share of the missing indices, the pipeline, the canvas
     state = PartialState(cpu=config.device == "cpu")

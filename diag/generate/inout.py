@@ -17,6 +17,16 @@ kohya sd-scripts LoRA run; see book/differences.md for what still differs), on d
    the model's native size (512 px for SD-1.5), one seeded generator per image, stretched to
    224 x 632.
 
+``canvas`` says how whole images are made. ``"square"`` (the paper's): fine-tune on positives
+resized to the model's native square, sample that square, stretch it to 224 x 632.
+``"full"`` (the demo's): fine-tune on native-size windows cut from the positives at their own
+pixel scale, and sample the whole 224 x 632 canvas at once: a convolutional UNet draws a wider
+canvas as it drew its windows. The demo model's native scale is the image's own (it inpaints
+64-px crops of unresized images); squashing 224 x 632 into its 64 x 64 square, or sampling at a
+smaller canvas and upscaling, loses KSDD2's pixel-scale speckle (measured on the replica,
+FID-64 of real images downscaled to 64 x 184 / 112 x 320 and back: 19.4 / 6.1, against 0.014
+for other real images).
+
 In&Out images carry no mask; the output layout still has ``masks/`` (empty placeholders,
 so every generator writes the same layout) and the manifest says so. The classifier uses
 image-level labels only.
@@ -42,7 +52,7 @@ from diag.data.ksdd2 import HEIGHT, WIDTH, load_image, read_manifest, split_by_l
 from diag.errors import ConfigError, DataError
 from diag.files import write_text_atomic
 from diag.generate.diag import native_resolution
-from diag.generate.loading import load_diffusers_pipeline
+from diag.generate.loading import load_diffusers_pipeline, model_fingerprint
 from diag.generate.output import MAX_IMAGES, OutputWriter, recorded_settings, refuse_mixed_settings
 from diag.generate.plan import noise_seed
 
@@ -55,6 +65,7 @@ UNET_CONV = ["conv1", "conv2", "downsamplers.0.conv", "upsamplers.0.conv"]
 TEXT_LINEAR = ["q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2"]
 # what the sampled set depends on but its fine-tune does not
 SAMPLING_FIELDS = ("n_aug", "steps", "guidance", "merge_ratio", "batch_size", "device")
+CANVASES = ("square", "full")
 
 
 @dataclass
@@ -75,6 +86,7 @@ class InOutConfig:
     text_encoder_lora: bool = True
     clip_skip: int = 2  # kohya's count: 2 = the penultimate CLIP layer
     min_snr_gamma: float | None = 5.0
+    noise_offset: float = 0.0  # kohya's --noise_offset; the official run sets none
     train_batch_size: int = 12
     epochs: int = 50
     repeats: int = 10  # passes over each positive per epoch
@@ -83,6 +95,7 @@ class InOutConfig:
     lr_cycles: int = 3  # cosine with restarts
     optimizer: str = "adamw8bit"  # AdamW where bitsandbytes or a GPU is missing (recorded)
     resolution: int | None = None  # None: the model's native size (512 for SD-1.5)
+    canvas: str = "square"  # "square": native square, stretched; "full": 224 x 632 at 1:1 (see the module doc)
     # sampling (official: 2_launch_merge_lora.sh, 3_launch_generate_imgs.sh)
     merge_ratio: float = 0.65
     steps: int = 30
@@ -125,8 +138,12 @@ class InOutConfig:
                 raise ConfigError(f"The `{name}` parameter must be a finite number > 0. Got {value!r} instead.")
         if not (math.isfinite(self.guidance) and self.guidance >= 1):
             raise ConfigError(f"The `guidance` parameter must be a finite number >= 1. Got {self.guidance!r} instead.")
+        if not (math.isfinite(self.noise_offset) and self.noise_offset >= 0):
+            raise ConfigError(f"The `noise_offset` parameter must be >= 0. Got {self.noise_offset!r} instead.")
         if self.min_snr_gamma is not None and not self.min_snr_gamma > 0:
             raise ConfigError(f"The `min_snr_gamma` parameter must be > 0 or None. Got {self.min_snr_gamma!r} instead.")
+        if self.canvas not in CANVASES:
+            raise ConfigError(f"The `canvas` parameter must be one of {CANVASES}. Got {self.canvas!r} instead.")
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"The `optimizer` parameter must be one of {OPTIMIZERS}. Got {self.optimizer!r} instead.")
 
@@ -154,11 +171,12 @@ def is_inpainting(pipe) -> bool:
 
 
 def sample(pipe, prompts: list[str], seeds: list[int], config: InOutConfig, resolution: int) -> list[Image.Image]:
-    """Text-to-image; inpainting models get a blank image and a full mask."""
+    """Text-to-image on the config's canvas; inpainting models get a blank image and a full mask."""
     generators = [torch.Generator().manual_seed(s) for s in seeds]
+    height, width = (HEIGHT, WIDTH) if config.canvas == "full" else (resolution, resolution)
     kwargs = dict(
-        height=resolution,
-        width=resolution,
+        height=height,
+        width=width,
         num_inference_steps=config.steps,
         guidance_scale=config.guidance,
         generator=generators,
@@ -171,8 +189,8 @@ def sample(pipe, prompts: list[str], seeds: list[int], config: InOutConfig, reso
     else:
         kwargs["prompt"] = prompts
     if is_inpainting(pipe):
-        blank = Image.new("RGB", (resolution, resolution), (0, 0, 0))
-        full = Image.new("L", (resolution, resolution), 255)
+        blank = Image.new("RGB", (width, height), (0, 0, 0))
+        full = Image.new("L", (width, height), 255)
         kwargs |= dict(image=[blank] * len(prompts), mask_image=[full] * len(prompts), strength=1.0)
     return pipe(**kwargs).images
 
@@ -189,10 +207,25 @@ def embed_prompts(pipe, prompts: list[str], clip_skip: int) -> torch.Tensor:
 
 
 def to_model_input(images: list[np.ndarray], resolution: int) -> torch.Tensor:
+    """The ``"square"`` canvas: each image resized to the model's square, in [-1, 1]."""
     x = np.stack(
         [np.asarray(Image.fromarray(im).resize((resolution, resolution), Image.Resampling.BICUBIC)) for im in images]
     )
     return torch.from_numpy(x).permute(0, 3, 1, 2).float() / 127.5 - 1
+
+
+def random_windows(images: list[np.ndarray], resolution: int, g: torch.Generator) -> torch.Tensor:
+    """The ``"full"`` canvas: one seeded ``resolution``-px window of each image at its own scale, in [-1, 1]."""
+    windows = []
+    for im in images:
+        top = int(torch.randint(0, im.shape[0] - resolution + 1, (1,), generator=g))
+        left = int(torch.randint(0, im.shape[1] - resolution + 1, (1,), generator=g))
+        windows.append(im[top : top + resolution, left : left + resolution])
+    return torch.from_numpy(np.stack(windows)).permute(0, 3, 1, 2).float() / 127.5 - 1
+
+
+def training_input(images: list[np.ndarray], resolution: int, g: torch.Generator, config: InOutConfig) -> torch.Tensor:
+    return random_windows(images, resolution, g) if config.canvas == "full" else to_model_input(images, resolution)
 
 
 def add_lora(pipe, config: InOutConfig) -> list[torch.nn.Parameter]:
@@ -250,12 +283,14 @@ def diffusion_loss(
     from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion_img2img import retrieve_latents
     from diffusers.training_utils import compute_snr
 
+    from diag.demo_model.pretrain import offset_noise
+
     device = pipe.unet.device
     scale = pipe.vae.config.scaling_factor
     with torch.no_grad():
         latents = retrieve_latents(pipe.vae.encode(pixels.to(device)), generator=g) * scale
     text = encode_text(pipe.text_encoder, ids.to(device), config.clip_skip)
-    noise = torch.randn(latents.shape, generator=g).to(device)
+    noise = offset_noise(latents.shape, config.noise_offset, g).to(device)
     t = torch.randint(0, pipe.scheduler.config.num_train_timesteps, (len(latents),), generator=g).to(device)
     model_input = pipe.scheduler.add_noise(latents, noise, t)
     if is_inpainting(pipe):
@@ -313,7 +348,7 @@ def finetune_lora(
         idx = order[step * config.train_batch_size : (step + 1) * config.train_batch_size].tolist()
         loss = diffusion_loss(
             pipe,
-            to_model_input([instance[i] for i in idx], resolution),
+            training_input([instance[i] for i in idx], resolution, g, config),
             tokenize(pipe, [config.instance_prompt] * len(idx)),
             g,
             config,
@@ -322,7 +357,7 @@ def finetune_lora(
             cdx = torch.randint(0, len(class_images), (len(idx),), generator=g).tolist()
             prior = diffusion_loss(
                 pipe,
-                to_model_input([class_images[i] for i in cdx], resolution),
+                training_input([class_images[i] for i in cdx], resolution, g, config),
                 tokenize(pipe, [config.class_prompt] * len(cdx)),
                 g,
                 config,
@@ -383,7 +418,11 @@ def fine_tuned(
     pipe, data_fingerprint: str, lora_dir: Path, config: InOutConfig, positives: list, progress: bool
 ) -> None:
     """Fine-tune into ``lora_dir`` (or reuse the LoRA made there the same way on the same data), then merge."""
-    wanted = {**finetune_settings(config), "data_fingerprint": data_fingerprint}
+    wanted = {
+        **finetune_settings(config),
+        "data_fingerprint": data_fingerprint,
+        "model_fingerprint": model_fingerprint(config.model),
+    }
     log = lora_dir / "training.json"
     if log.is_file():
         refuse_mixed_settings(lora_dir, json.loads(log.read_text()).get("settings", {}), wanted, "its fine-tune was")
@@ -429,7 +468,9 @@ def generate_inout(
         raise DataError(f"{data / 'train.csv'}: no positive training images to fine-tune on")
     lora_dir = Path(lora_dir) if lora_dir else out / "lora"
     writer = OutputWriter(out)
-    settings = writer.prepare("inout", data, recorded_settings(config))
+    settings = writer.prepare(
+        "inout", data, {**recorded_settings(config), "model_fingerprint": model_fingerprint(config.model)}
+    )
     todo = [index for index in range(config.n_aug) if index not in writer.done()]
     if not todo:  # a finished set: no need to load the model
         return writer.finish()

@@ -42,6 +42,27 @@ def model_defaults(model: str) -> dict:
     return defaults
 
 
+def model_fingerprint(model: str) -> str:
+    """What a generated set records of its model: a hash of a local folder's weights and configs
+    (so a retrained demo model is never mixed with sets made by its previous version), or the hub
+    id itself (its weights are the hub's; the id is all a run knows before downloading).
+
+    Hashed: ``model_index.json`` and every file in the component folders (unet, vae, text
+    encoder, tokenizer, scheduler); not the card, the training log or ``diag_defaults.json``,
+    whose settings each row records by value anyway.
+    """
+    import hashlib
+
+    folder = model_folder(model)
+    if folder is None:
+        return f"hub:{model}"
+    digest = hashlib.sha1()
+    files = [folder / "model_index.json", *(p for p in folder.glob("*/*") if p.is_file())]
+    for path in sorted(f for f in files if f.is_file()):
+        digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes())
+    return "sha1:" + digest.hexdigest()[:16]
+
+
 def dtype_keyword(version: str) -> str:
     """diffusers 0.42 renamed ``from_pretrained``'s ``torch_dtype`` to ``dtype`` (the old name warns);
     our floor, 0.30, knows only ``torch_dtype``."""

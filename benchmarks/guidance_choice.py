@@ -1,0 +1,91 @@
+"""Benchmark: the demo model's guidance, chosen for prompt-following *and* realism. Prints a table.
+
+On a held-out replica (default seed 11 at demo scale: never the book's, never a test split),
+DIAG inpaints ``--images`` negatives per guidance scale with the paper's two prompts, the
+paper's negative prompt and the training positives' masks. From the same images it reports:
+
+- prompt-following: inside the mask minus the surround, brightness and R - B for "white marks"
+  and R - B for "copper metal scratches" (``diag.demo_model.check.region_change``);
+- realism: FID-64 against that replica's training positives, and the cross-validated AUROC of
+  a linear probe telling the box around each real defect from the box around each generated
+  one (``diag.fid.realism``: 0.5 = cannot be told apart).
+
+    python benchmarks/guidance_choice.py [--model DIR] [--guidance 1,1.5,2,3] [--images 100] [--out DIR]
+
+This is how ``diag_defaults.json``'s guidance was chosen (the model card shows the table).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+
+def prompt_means(folder: Path) -> pd.Series:
+    """Mean change inside the mask, per prompt, for one generated set."""
+    from diag.demo_model.check import COPPER, WHITE, region_change
+
+    rows = region_change(folder)
+    manifest = pd.read_csv(folder / "manifest.csv")
+    rows["prompt"] = [manifest.set_index("index").loc[int(name[:5]), "prompt"] for name in rows["image"]]
+    white, copper = rows[rows["prompt"] == WHITE], rows[rows["prompt"] == COPPER]
+    return pd.Series(
+        {
+            "white_bright": white["brightness"].mean(),
+            "white_R-B": white["warmth"].mean(),
+            "copper_bright": copper["brightness"].mean(),
+            "copper_R-B": copper["warmth"].mean(),
+        }
+    )
+
+
+def main() -> None:
+    from diag.data.synthetic import synthesize
+    from diag.experiments import generated_dir
+    from diag.fid.realism import realism_table
+    from diag.fid.table import fid_table
+    from diag.generate.diag import generate_diag, load_pipeline
+    from diag.generate.loading import DEMO_MODEL
+    from diag.config import profile_config
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default=DEMO_MODEL, help="diffusers folder (default: the bundled demo model)")
+    parser.add_argument("--guidance", default="1,1.5,2,3")
+    parser.add_argument("--images", type=int, default=100)
+    parser.add_argument("--replica-seed", type=int, default=11)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", type=Path, help="keep the replica and the images here (default: a temporary folder)")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    pipe = load_pipeline(args.model, torch.device("cpu"))
+    config = replace(profile_config("demo").diag, model=args.model, n_aug=args.images, device="cpu")
+    with tempfile.TemporaryDirectory() as tmp:
+        root = args.out or Path(tmp)
+        data = root / "replica"
+        if not (data / "train.csv").is_file():
+            synthesize(data, scale="demo", seed=args.replica_seed, progress=False)
+        rows = {}
+        for guidance in [float(g) for g in args.guidance.split(",")]:
+            method = f"diag-g{guidance:g}"
+            folder = generated_dir(root / "generated", method, args.images)
+            generate_diag(data, folder, replace(config, guidance=guidance), pipe=pipe, progress=False)
+            rows[method] = prompt_means(folder)
+        methods = list(rows)
+        fid = fid_table(data, root, args.images, dims=(64,), methods=methods).set_index("method")
+        realism = realism_table(data, root, args.images, methods).set_index("method")
+        table = pd.DataFrame(rows).T
+        table["FID-64"] = fid["fid_64"]
+        table["AUROC crops"] = realism["auroc_crops"]
+        table["AUROC images"] = realism["auroc_images"]
+        print(f"model {args.model}; replica seed {args.replica_seed} (demo scale); {args.images} images per guidance")
+        print(table.round(3).to_string())
+
+
+if __name__ == "__main__":
+    main()
