@@ -184,6 +184,7 @@ def check_output_file(path: Path) -> None:
 
 
 def cmd_fid_table(args: argparse.Namespace, config) -> None:
+    from diag.devices import resolve_device
     from diag.fid.table import fid_table, table_path
 
     if args.n_aug is None or args.data is None:
@@ -196,7 +197,7 @@ def cmd_fid_table(args: argparse.Namespace, config) -> None:
             args.table,
             args.n_aug,
             dims=config.dims,
-            device=config.device,
+            device=str(resolve_device(config.device)),  # "auto" is ours, not torch's
             batch_size=config.batch_size,
             progress=True,
         )
@@ -205,7 +206,7 @@ def cmd_fid_table(args: argparse.Namespace, config) -> None:
     from diag.experiments import GENERATORS
     from diag.fid.realism import realism_table
 
-    realism = realism_table(args.data, args.table, args.n_aug, GENERATORS, device=config.device)
+    realism = realism_table(args.data, args.table, args.n_aug, GENERATORS, device=str(resolve_device(config.device)))
     print(realism[["method", "auroc_crops", "auroc_images", "n_crops"]].to_string(index=False))
     print(f"realism (probe AUROC, 0.5 = indistinguishable): {Path(args.table) / f'realism_{args.n_aug}.csv'}")
 

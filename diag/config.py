@@ -99,10 +99,8 @@ DEMO: dict[str, dict[str, Any]] = {
         "batch_size": 4,
         "clip_skip": 1,
         "resolution": None,
-        # the whole 224 x 632 canvas costs 15 s per image with guidance, 7 s without (2 CPU cores);
-        # the base model was pretrained with offset noise, and its fine-tune uses the same noise
+        # the whole 224 x 632 canvas costs 15 s per image with guidance, 7 s without (2 CPU cores)
         "guidance": 1.0,
-        "noise_offset": 0.1,
     },
     # no ImageNet ResNet offline: frozen FID-Inception feature maps and a small head that scores
     # every position (diag/classify/features.py); the head is tiny, so a larger step than 1e-4

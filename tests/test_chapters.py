@@ -78,3 +78,18 @@ def test_comparison_text_says_when_augmentation_has_no_room_left() -> None:
     assert "orders the paper's methods by AP as MemSeg > In&Out > DIAG" in flat and "little left to add" in flat
     steep = comparison_text(rows({"none": 0.70, "memseg": 0.90, "inout": 0.80, "diag": 0.75}), "full-shot", "DEMO")
     assert "adds +0.200" in steep and "little left to add" not in steep
+
+
+def test_comparison_text_says_when_diags_lead_is_favoured_by_the_demo_corpus() -> None:
+    import pandas as pd
+
+    from diag.chapters.report import comparison_text
+
+    def rows(aps: dict[str, float]) -> pd.DataFrame:
+        return pd.DataFrame([{"method": m, "n_aug": 100, "seed": s, "ap": ap, "precision": 0.9, "recall": 0.8}
+                             for m, ap in aps.items() for s in range(3)])
+
+    lead = {"memseg": 0.80, "inout": 0.85, "diag": 0.90}
+    assert "replica's own renderers" in comparison_text(rows(lead), "zero-shot", "DEMO")
+    assert "replica's own renderers" not in comparison_text(rows(lead), "zero-shot", "PAPER")
+    assert "replica's own renderers" not in comparison_text(rows({**lead, "diag": 0.7}), "zero-shot", "DEMO")

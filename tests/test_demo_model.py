@@ -31,7 +31,7 @@ MODEL = bundled_model_path()
 def test_shipped_model_is_small_safetensors_with_a_card() -> None:
     weights = list(MODEL.rglob("*.safetensors"))
     assert {p.parent.name for p in weights} >= {"unet", "vae", "text_encoder"}
-    assert sum(p.stat().st_size for p in weights) <= 30 * 2**20
+    assert sum(p.stat().st_size for p in weights) <= 60 * 10**6  # the limit: 60 MB
     assert not list(MODEL.rglob("*.bin")) and not list(MODEL.rglob("*.pt"))
     card = (MODEL / "README.md").read_text()
     assert "pretrain-demo-model" in card and "guidance" in card
@@ -127,15 +127,17 @@ def prompt_stats(replica: Path, demo_pipe, tmp_path_factory: pytest.TempPathFact
     return {prompt: rows for prompt, rows in stats.groupby("prompt")}
 
 
-def test_white_marks_brighten_the_masked_region(prompt_stats: dict) -> None:
+def test_white_marks_are_bright_and_near_neutral(prompt_stats: dict) -> None:
     white = prompt_stats[WHITE]
     assert len(white) == 16
-    assert white["brightness"].mean() > 5  # grey levels above the surround
+    assert white["brightness"].mean() >= 10  # grey levels above the surround
+    assert white["warmth"].mean() <= 4  # R - B: not copper
 
 
 def test_copper_shifts_the_hue_toward_copper(prompt_stats: dict) -> None:
     white, copper = prompt_stats[WHITE], prompt_stats[COPPER]
-    assert copper["warmth"].mean() > white["warmth"].mean() + 3  # R - B shifted toward copper
+    assert copper["warmth"].mean() >= 8  # R - B above the surround's
+    assert copper["warmth"].mean() > white["warmth"].mean() + 5
 
 
 def test_pixels_outside_the_mask_are_unchanged(replica: Path, demo_pipe, tmp_path: Path) -> None:

@@ -110,6 +110,12 @@ def comparison_text(rows: pd.DataFrame, scenario: str, tag: str) -> str:
                 "replica, so generated positives have little left to add"
             )
         parts.append(f"Likely reasons: {reasons} (see Differences from the paper).")
+    if tag == "DEMO" and our_order and our_order[0] == "diag":
+        parts.append(
+            "DIAG's lead here is not independent of the setup: the demo inpainting model was pretrained on surfaces "
+            "and defects drawn by the replica's own renderers (on other random streams), so it knows the replica's "
+            "kind of defect more closely than SDXL may know KSDD2's (see Differences from the paper)."
+        )
     return " ".join(parts)
 
 

@@ -283,6 +283,7 @@ def diffusion_loss(
     from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion_img2img import retrieve_latents
     from diffusers.training_utils import compute_snr
 
+    from diag.demo_model.build import training_target
     from diag.demo_model.pretrain import offset_noise
 
     device = pipe.unet.device
@@ -297,10 +298,12 @@ def diffusion_loss(
         with torch.no_grad():
             blank = retrieve_latents(pipe.vae.encode(torch.zeros_like(pixels).to(device)), sample_mode="argmax") * scale
         model_input = torch.cat([model_input, torch.ones_like(latents[:, :1]), blank], 1)
-    per_sample = (pipe.unet(model_input, t, text).sample.float() - noise.float()).pow(2).mean(dim=(1, 2, 3))
-    if config.min_snr_gamma is not None:
+    target = training_target(pipe.scheduler, latents, noise, t).float()
+    per_sample = (pipe.unet(model_input, t, text).sample.float() - target).pow(2).mean(dim=(1, 2, 3))
+    if config.min_snr_gamma is not None:  # as diffusers' training scripts weight each prediction type
         snr = compute_snr(pipe.scheduler, t)
-        per_sample = per_sample * torch.clamp(snr, max=config.min_snr_gamma) / snr
+        v_prediction = pipe.scheduler.config.prediction_type == "v_prediction"
+        per_sample = per_sample * torch.clamp(snr, max=config.min_snr_gamma) / (snr + 1 if v_prediction else snr)
     return per_sample.mean()
 
 
