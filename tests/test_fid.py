@@ -215,3 +215,19 @@ def test_cli_table_and_json(tmp_path: Path, capsys: pytest.CaptureFixture) -> No
     assert list(scores) == ["64"] and scores["64"] > 0
     assert f"{scores['64']:.6f}" in captured.out
     assert main(["fid", str(tmp_path / "nope"), str(gen)]) == 2
+
+
+def test_cli_fid_table_runs_with_the_default_device(replica: Path, tmp_path: Path) -> None:
+    """`diag fid --table` without --device: "auto" must be resolved before it reaches torch."""
+    from diag.data.ksdd2 import read_manifest
+
+    positives = [s for s in read_manifest(replica, "train") if s.is_positive][:3]
+    for method in ("memseg", "inout", "diag"):
+        folder = tmp_path / "results" / "generated" / method / "augmented_3"
+        for sub in ("imgs", "masks"):
+            (folder / sub).mkdir(parents=True)
+        for i, sample in enumerate(positives):
+            shutil.copyfile(sample.image_path, folder / "imgs" / f"{i:05d}.png")
+            shutil.copyfile(sample.mask_path, folder / "masks" / f"{i:05d}.png")
+    assert main(["fid", "--table", str(tmp_path / "results"), "--n-aug", "3", "--data", str(replica), "--dims", "64"]) == 0
+    assert (tmp_path / "results" / "fid_3.csv").is_file() and (tmp_path / "results" / "realism_3.csv").is_file()
