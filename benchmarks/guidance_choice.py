@@ -5,7 +5,7 @@ DIAG inpaints ``--images`` negatives per guidance scale with the paper's two pro
 paper's negative prompt and the training positives' masks. From the same images it reports:
 
 - prompt-following: inside the mask minus the surround, brightness and R - B for "white marks"
-  and R - B for "copper metal scratches" (``diag.demo_model.check.region_change``);
+  and R - B for "copper metal scratches" (``diag.demo_model.check.prompt_means``);
 - realism: FID-64 against that replica's training positives, and the cross-validated AUROC of
   a linear probe telling the box around each real defect from the box around each generated
   one (``diag.fid.realism``: 0.5 = cannot be told apart).
@@ -26,26 +26,9 @@ import pandas as pd
 import torch
 
 
-def prompt_means(folder: Path) -> pd.Series:
-    """Mean change inside the mask, per prompt, for one generated set."""
-    from diag.demo_model.check import COPPER, WHITE, region_change
-
-    rows = region_change(folder)
-    manifest = pd.read_csv(folder / "manifest.csv")
-    rows["prompt"] = [manifest.set_index("index").loc[int(name[:5]), "prompt"] for name in rows["image"]]
-    white, copper = rows[rows["prompt"] == WHITE], rows[rows["prompt"] == COPPER]
-    return pd.Series(
-        {
-            "white_bright": white["brightness"].mean(),
-            "white_R-B": white["warmth"].mean(),
-            "copper_bright": copper["brightness"].mean(),
-            "copper_R-B": copper["warmth"].mean(),
-        }
-    )
-
-
 def main() -> None:
     from diag.data.synthetic import synthesize
+    from diag.demo_model.check import prompt_means
     from diag.experiments import generated_dir
     from diag.fid.realism import realism_table
     from diag.fid.table import fid_table

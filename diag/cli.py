@@ -191,13 +191,14 @@ def cmd_fid_table(args: argparse.Namespace, config) -> None:
         raise DiagError(
             "diag fid --table RESULTS needs --n-aug N and --data DATA (the prepared data the sets came from)"
         )
+    device = str(resolve_device(config.device))  # "auto" is ours, not torch's
     with warnings_to_stderr():
         table = fid_table(
             args.data,
             args.table,
             args.n_aug,
             dims=config.dims,
-            device=str(resolve_device(config.device)),  # "auto" is ours, not torch's
+            device=device,
             batch_size=config.batch_size,
             progress=True,
         )
@@ -206,7 +207,7 @@ def cmd_fid_table(args: argparse.Namespace, config) -> None:
     from diag.experiments import GENERATORS
     from diag.fid.realism import realism_table
 
-    realism = realism_table(args.data, args.table, args.n_aug, GENERATORS, device=str(resolve_device(config.device)))
+    realism = realism_table(args.data, args.table, args.n_aug, GENERATORS, device=device)
     print(realism[["method", "auroc_crops", "auroc_images", "n_crops"]].to_string(index=False))
     print(f"realism (probe AUROC, 0.5 = indistinguishable): {Path(args.table) / f'realism_{args.n_aug}.csv'}")
 

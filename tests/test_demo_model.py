@@ -79,7 +79,7 @@ def test_corpus_carries_full_masks_and_the_speckled_family() -> None:
 
 def test_offset_noise_moves_whole_channels() -> None:
     """What lets the model learn a whole surface's brightness: the noise carries per-channel constants."""
-    from diag.demo_model.pretrain import offset_noise
+    from diag.generate.objective import offset_noise
 
     spread = lambda x: float(x.mean(dim=(2, 3)).std())  # noqa: E731  (std of per-sample channel means)
     plain = offset_noise((64, 4, 32, 32), 0.0, torch.Generator().manual_seed(0))
@@ -99,6 +99,24 @@ def test_region_change_measures_inside_minus_surround(tmp_path: Path) -> None:
     Image.fromarray(mask.astype(np.uint8) * 255).save(tmp_path / "masks" / "00000.png")
     row = region_change(tmp_path).iloc[0]
     assert row["brightness"] == pytest.approx(30) and row["warmth"] == pytest.approx(60)
+
+
+def test_prompt_means_split_a_set_by_its_manifests_prompts(tmp_path: Path) -> None:
+    from diag.demo_model.check import prompt_means
+
+    (tmp_path / "imgs").mkdir()
+    (tmp_path / "masks").mkdir()
+    mask = np.zeros((20, 10), bool)
+    mask[5:10, 2:6] = True
+    for index, colour in enumerate([(100, 100, 100), (100, 70, 40)]):  # white: +60 grey; copper: R - B +60
+        image = np.full((20, 10, 3), 40, np.uint8)
+        image[mask] = colour
+        Image.fromarray(image).save(tmp_path / "imgs" / f"{index:05d}.png")
+        Image.fromarray(mask.astype(np.uint8) * 255).save(tmp_path / "masks" / f"{index:05d}.png")
+    pd.DataFrame({"index": [0, 1], "prompt": [WHITE, COPPER]}).to_csv(tmp_path / "manifest.csv", index=False)
+    means = prompt_means(tmp_path)
+    assert means["white_bright"] == pytest.approx(60) and means["white_R-B"] == pytest.approx(0)
+    assert means["copper_R-B"] == pytest.approx(60)
 
 
 def test_the_bundled_model_loads_without_warnings() -> None:

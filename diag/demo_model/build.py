@@ -135,13 +135,6 @@ def sampling_scheduler() -> DDIMScheduler:
     )
 
 
-def training_target(scheduler, latents: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """What the UNet learns to predict: the noise, or the velocity for a v-prediction scheduler."""
-    if scheduler.config.prediction_type == "v_prediction":
-        return scheduler.get_velocity(latents, noise, t)
-    return noise
-
-
 def assemble_pipeline(vae, text_encoder, tokenizer, unet) -> StableDiffusionInpaintPipeline:
     """The components as a standard diffusers inpainting pipeline (loads with from_pretrained)."""
     return StableDiffusionInpaintPipeline(

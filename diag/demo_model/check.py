@@ -42,6 +42,23 @@ def region_change(folder: Path | str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def prompt_means(folder: Path | str) -> pd.Series:
+    """For a generated set made with both paper prompts: the mean change inside the mask, per prompt."""
+    folder = Path(folder)
+    rows = region_change(folder)
+    rows["index"] = rows["image"].str[:5].astype(int)
+    rows = rows.merge(pd.read_csv(folder / "manifest.csv")[["index", "prompt"]], on="index")
+    white, copper = rows[rows["prompt"] == WHITE], rows[rows["prompt"] == COPPER]
+    return pd.Series(
+        {
+            "white_bright": white["brightness"].mean(),
+            "white_R-B": white["warmth"].mean(),
+            "copper_bright": copper["brightness"].mean(),
+            "copper_R-B": copper["warmth"].mean(),
+        }
+    )
+
+
 def prompt_response(
     data: Path | str,
     out: Path | str,

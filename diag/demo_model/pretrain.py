@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 from diag.demo_model import build
 from diag.demo_model.corpus import render_corpus
 from diag.files import write_atomic
+from diag.generate.objective import offset_noise, training_target
 
 
 @dataclass
@@ -46,9 +47,8 @@ class PretrainConfig:
     warmup_steps: int = 50
     mask_loss_weight: float = 3.0
     caption_dropout: float = 0.1
-    noise_offset: float = (
-        0.0  # per-channel constant added to the noise (zero-terminal-SNR v-prediction made it unneeded)
-    )
+    # per-channel constant added to the noise (objective.offset_noise); zero-terminal-SNR v-prediction made it unneeded
+    noise_offset: float = 0.0
     seed: int = 0
     threads: int = 2
     checkpoint_every: int = 100
@@ -65,17 +65,6 @@ def augment(x: torch.Tensor, m: torch.Tensor, g: torch.Generator) -> tuple[torch
     if torch.rand(1, generator=g) < 0.5:
         x, m = x.flip(-1), m.flip(-1)
     return torch.rot90(x, k, (-2, -1)), torch.rot90(m, k, (-2, -1))
-
-
-def offset_noise(shape: tuple[int, ...], offset: float, g: torch.Generator) -> torch.Tensor:
-    """Gaussian noise plus ``offset`` x a per-sample, per-channel constant (Guttenberg's "offset noise").
-
-    A common workaround for the problem the demo model now solves with a zero-terminal-SNR
-    schedule and v-prediction (``build.BETAS``): offset 0.1 moved full-mask samples only from
-    grey 134 to 115 in 600 steps, for every prompt alike. Kept as an option (default 0).
-    """
-    noise = torch.randn(shape, generator=g)
-    return noise + offset * torch.randn((*shape[:2], 1, 1), generator=g) if offset else noise
 
 
 def train_vae(vae, images: np.ndarray, config: PretrainConfig, g: torch.Generator, progress: bool = True) -> float:
@@ -169,7 +158,7 @@ def pretrain(out: Path | str, config: PretrainConfig = PretrainConfig(), progres
             torch.cat([scheduler.add_noise(latents, noise, t), small_mask, masked], 1), t, text_encoder(ids)[0]
         ).sample
         weight = 1 + (config.mask_loss_weight - 1) * small_mask
-        loss = (weight * (prediction - build.training_target(scheduler, latents, noise, t)) ** 2).mean() / weight.mean()
+        loss = (weight * (prediction - training_target(scheduler, latents, noise, t)) ** 2).mean() / weight.mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)

@@ -283,8 +283,7 @@ def diffusion_loss(
     from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion_img2img import retrieve_latents
     from diffusers.training_utils import compute_snr
 
-    from diag.demo_model.build import training_target
-    from diag.demo_model.pretrain import offset_noise
+    from diag.generate.objective import offset_noise, training_target
 
     device = pipe.unet.device
     scale = pipe.vae.config.scaling_factor
@@ -418,14 +417,11 @@ def merge_lora(pipe, ratio: float) -> None:
 
 
 def fine_tuned(
-    pipe, data_fingerprint: str, lora_dir: Path, config: InOutConfig, positives: list, progress: bool
+    pipe, fingerprints: dict[str, str], lora_dir: Path, config: InOutConfig, positives: list, progress: bool
 ) -> None:
-    """Fine-tune into ``lora_dir`` (or reuse the LoRA made there the same way on the same data), then merge."""
-    wanted = {
-        **finetune_settings(config),
-        "data_fingerprint": data_fingerprint,
-        "model_fingerprint": model_fingerprint(config.model),
-    }
+    """Fine-tune into ``lora_dir`` (or reuse the LoRA made there the same way on the same data and
+    model: ``fingerprints`` holds the set's data and model fingerprints), then merge."""
+    wanted = {**finetune_settings(config), **fingerprints}
     log = lora_dir / "training.json"
     if log.is_file():
         refuse_mixed_settings(lora_dir, json.loads(log.read_text()).get("settings", {}), wanted, "its fine-tune was")
@@ -481,7 +477,8 @@ def generate_inout(
     pipe = pipe or load_base(config.model, device)
     pipe.set_progress_bar_config(disable=True)
     resolution = config.resolution or native_resolution(pipe)
-    fine_tuned(pipe, settings["data_fingerprint"], lora_dir, config, positives, progress)
+    fingerprints = {key: settings[key] for key in ("data_fingerprint", "model_fingerprint")}
+    fine_tuned(pipe, fingerprints, lora_dir, config, positives, progress)
     empty = np.zeros((HEIGHT, WIDTH), bool)
     bar = tqdm(total=len(todo), desc="In&Out", unit="img", disable=not progress)
     with writer.interruptible():
