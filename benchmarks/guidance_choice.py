@@ -10,9 +10,9 @@ paper's negative prompt and the training positives' masks. From the same images 
   a linear probe telling the box around each real defect from the box around each generated
   one (``diag.fid.realism``: 0.5 = cannot be told apart).
 
-    python benchmarks/guidance_choice.py [--model DIR] [--guidance 1,1.5,2,3] [--images 100] [--out DIR]
+    python benchmarks/guidance_choice.py [--model DIR] [--guidance 1,1.5,2,3] [--mask-blur R] [--images 100] [--out DIR]
 
-This is how ``diag_defaults.json``'s guidance was chosen (the model card shows the table).
+This is how ``diag_defaults.json``'s guidance and mask blur were chosen (the model card shows the table).
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=DEMO_MODEL, help="diffusers folder (default: the bundled demo model)")
     parser.add_argument("--guidance", default="1,1.5,2,3")
+    parser.add_argument("--mask-blur", type=float, help="feather of the paste-back in pixels (default: the model's)")
     parser.add_argument("--images", type=int, default=100)
     parser.add_argument("--replica-seed", type=int, default=11)
     parser.add_argument("--threads", type=int, default=2)
@@ -48,6 +49,8 @@ def main() -> None:
 
     pipe = load_pipeline(args.model, torch.device("cpu"))
     config = replace(profile_config("demo").diag, model=args.model, n_aug=args.images, device="cpu")
+    if args.mask_blur is not None:
+        config = replace(config, mask_blur=args.mask_blur)
     with tempfile.TemporaryDirectory() as tmp:
         root = args.out or Path(tmp)
         data = root / "replica"
@@ -66,7 +69,10 @@ def main() -> None:
         table["FID-64"] = fid["fid_64"]
         table["AUROC crops"] = realism["auroc_crops"]
         table["AUROC images"] = realism["auroc_images"]
-        print(f"model {args.model}; replica seed {args.replica_seed} (demo scale); {args.images} images per guidance")
+        print(
+            f"model {args.model}; mask blur {config.mask_blur:g} px; replica seed {args.replica_seed} (demo scale); "
+            f"{args.images} images per guidance"
+        )
         print(table.round(3).to_string())
 
 

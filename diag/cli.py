@@ -335,13 +335,13 @@ def applied_model_defaults(args: argparse.Namespace, config) -> dict:
     if args.generator != "diag":
         return {}
     from diag.config import overrides_from_args
-    from diag.generate.loading import model_defaults
+    from diag.generate.loading import MODEL_DEFAULT_KEYS, model_defaults
 
     given = {o.split("=", 1)[0] for o in overrides_from_args(args)}
     return {
         k: getattr(config.diag, k)
         for k in model_defaults(config.diag.model)
-        if k in ("guidance", "canvas", "steps") and f"diag.{k}" not in given
+        if k in MODEL_DEFAULT_KEYS and f"diag.{k}" not in given
     }
 
 
@@ -436,6 +436,7 @@ def cmd_pretrain_demo_model(args: argparse.Namespace) -> None:
     from dataclasses import replace
 
     from diag.demo_model.pretrain import PretrainConfig, pretrain
+    from diag.devices import resolve_device
 
     given = {
         k: v
@@ -443,12 +444,17 @@ def cmd_pretrain_demo_model(args: argparse.Namespace) -> None:
             steps=args.steps,
             vae_steps=args.vae_steps,
             corpus_size=args.corpus_size,
+            stop_at=args.stop_at,
+            speckled_share=args.speckled_share,
+            batch_size=args.batch_size,
             seed=args.seed,
             threads=args.threads,
+            workers=args.workers,
         ).items()
         if v is not None
     }
-    out = pretrain(args.out, replace(PretrainConfig(), **given))
+    device = resolve_device(args.device or "cpu")
+    out = pretrain(args.out, replace(PretrainConfig(), **given), device=device)
     print(f"demo model saved in {out}")
 
 
@@ -459,20 +465,33 @@ def add_pretrain_command(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--steps", type=int, help="UNet + text-encoder steps (default: the shipped run's, see its model card)"
     )
+    p.add_argument(
+        "--stop-at", type=int, help="stop the UNet phase at this step of its schedule (default: the shipped run's)"
+    )
     p.add_argument("--vae-steps", type=int, help="autoencoder steps (default: the shipped run's)")
     p.add_argument("--corpus-size", type=int, help="procedural 64x64 patches (default: the shipped run's)")
+    p.add_argument(
+        "--speckled-share", type=float, help="share of the corpus drawn like KSDD2 (default: the shipped run's)"
+    )
+    p.add_argument("--batch-size", type=int, help="UNet batch (default: the shipped run's)")
     p.add_argument("--seed", type=int)
     p.add_argument("--threads", type=int)
+    p.add_argument("--workers", type=int, help="processes rendering the corpus (same corpus for any number)")
+    p.add_argument("--device", help="cpu (default), cuda or auto: only the speed changes, not the recipe")
     p.set_defaults(func=cmd_pretrain_demo_model)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from importlib.metadata import version
+    from importlib.metadata import PackageNotFoundError, version
 
+    try:
+        installed = version("diag")
+    except PackageNotFoundError:  # run from a source tree on PYTHONPATH (a device machine, say)
+        from diag import __version__ as installed
     parser = argparse.ArgumentParser(
         prog="diag", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--version", action="version", version=f"diag {version('diag')}")
+    parser.add_argument("--version", action="version", version=f"diag {installed}")
     subparsers = parser.add_subparsers(dest="command", required=True)
     for add in COMMANDS:
         add(subparsers)

@@ -24,7 +24,7 @@ from diag.classify.train import TrainConfig
 from diag.errors import ConfigError
 from diag.generate.diag import DiagConfig
 from diag.generate.inout import InOutConfig
-from diag.generate.loading import DEMO_MODEL, model_defaults
+from diag.generate.loading import DEMO_MODEL, MODEL_DEFAULT_KEYS, model_defaults
 from diag.generate.memseg import MemSegConfig
 
 PROFILES = ("demo", "paper")
@@ -128,15 +128,13 @@ def profile_choices(profile: str) -> set[str]:
 
 
 def with_model_defaults(config: Config, overridden: set[str]) -> Config:
-    """Apply the DIAG model's own ``diag_defaults.json`` (its guidance, canvas, steps) unless overridden.
+    """Apply the DIAG model's own ``diag_defaults.json`` (its guidance, canvas, steps, mask blur) unless overridden.
 
     The demo model's card explains its values; the paper's guidance 20 belongs to SDXL.
     """
     overridden = overridden | profile_choices(config.profile)  # the profile's own choices win too
     defaults = model_defaults(config.diag.model)
-    changes = {
-        k: v for k, v in defaults.items() if k in {"guidance", "canvas", "steps"} and f"diag.{k}" not in overridden
-    }
+    changes = {k: v for k, v in defaults.items() if k in MODEL_DEFAULT_KEYS and f"diag.{k}" not in overridden}
     if "guidance" in changes and "inout.guidance" not in overridden and config.inout.model == config.diag.model:
         config = replace(config, inout=replace(config.inout, guidance=changes["guidance"]))
     return replace(config, diag=replace(config.diag, **changes)) if changes else config

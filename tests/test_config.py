@@ -15,21 +15,26 @@ from diag.experiments import summarize
 
 
 def test_the_demo_profile_changes_only_what_demo_says() -> None:
+    from diag.generate.loading import DEMO_MODEL, model_defaults
+
     paper, demo = profile_config("paper"), profile_config("demo")
+    from_model = set(model_defaults(DEMO_MODEL))  # the demo model's own diag_defaults.json
     for section in SECTIONS:
         for field in fields(getattr(paper, section)):
             ours, theirs = getattr(getattr(demo, section), field.name), getattr(getattr(paper, section), field.name)
-            changed = field.name in DEMO.get(section, {}) or (section in ("diag", "inout") and field.name == "guidance")
+            changed = (field.name in DEMO.get(section, {}) or (section == "diag" and field.name in from_model)
+                       or (section == "inout" and field.name == "guidance"))
             assert (ours != theirs) <= changed, f"{section}.{field.name} differs without being a demo change"
-    from diag.generate.loading import DEMO_MODEL, model_defaults
-
     assert paper.diag.guidance == 20.0 and demo.diag.guidance == model_defaults(DEMO_MODEL)["guidance"]
 
 
-def test_the_demo_profiles_own_choices_win_over_the_models_defaults() -> None:
+def test_the_demo_profiles_own_choices_win_over_the_models_defaults(tmp_path: Path) -> None:
     """The demo sets In&Out's guidance itself (cost of the whole canvas); the model's default must not undo it."""
-    demo = profile_config("demo")
-    assert demo.inout.guidance == DEMO["inout"]["guidance"] != demo.diag.guidance
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "diag_defaults.json").write_text('{"guidance": 2.5}')
+    demo = build_config("demo", [f"diag.model={model}", f"inout.model={model}"])
+    assert demo.diag.guidance == 2.5 and demo.inout.guidance == DEMO["inout"]["guidance"]
     assert apply_overrides(demo, ["diag.steps=5"]).inout.guidance == DEMO["inout"]["guidance"]
     assert apply_overrides(demo, ["inout.guidance=3"]).inout.guidance == 3.0
 
@@ -50,9 +55,9 @@ def test_overrides_are_parsed_by_type_and_validated() -> None:
 def test_a_models_own_defaults_apply_unless_set(tmp_path: Path) -> None:
     model = tmp_path / "model"
     model.mkdir()
-    (model / "diag_defaults.json").write_text('{"guidance": 2.5, "canvas": "crop", "steps": 12}')
+    (model / "diag_defaults.json").write_text('{"guidance": 2.5, "canvas": "crop", "steps": 12, "mask_blur": 3}')
     config = build_config("paper", [f"diag.model={model}"])
-    assert (config.diag.guidance, config.diag.canvas, config.diag.steps) == (2.5, "crop", 12)
+    assert (config.diag.guidance, config.diag.canvas, config.diag.steps, config.diag.mask_blur) == (2.5, "crop", 12, 3)
     config = build_config("paper", [f"diag.model={model}", "diag.guidance=7"])
     assert (config.diag.guidance, config.diag.steps) == (7.0, 12)
 

@@ -17,7 +17,9 @@ from PIL import Image
 import diag.demo_model.pretrain as pretrain_module
 from diag.data.ksdd2 import load_image, load_mask, read_manifest
 from diag.demo_model.check import COPPER, WHITE, prompt_response, region_change
+from diag.demo_model import corpus
 from diag.demo_model.corpus import CORPUS_TAG, render_sample, vocabulary
+from diag.errors import ConfigError
 from diag.demo_model.pretrain import PretrainConfig, pretrain
 from diag.data.synthetic import REPLICA_TAG
 from diag.generate.diag import generate_diag, load_pipeline
@@ -171,8 +173,26 @@ def test_pixels_outside_the_mask_are_unchanged(replica: Path, demo_pipe, tmp_pat
         assert not np.array_equal(out[mask], original[mask])
 
 
+def test_corpus_is_the_same_for_any_number_of_workers() -> None:
+    one, two = corpus.render_corpus(3, 6, speckled_share=0.5), corpus.render_corpus(3, 6, speckled_share=0.5, workers=2)
+    assert np.array_equal(one[0], two[0]) and np.array_equal(one[1], two[1]) and one[2] == two[2]
+    speckled = corpus.render_corpus(3, 6, speckled_share=1.0)
+    assert not np.array_equal(one[0], speckled[0])
+
+
+def test_a_kept_corpus_is_reused_only_for_its_recipe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = PretrainConfig(corpus_size=4)
+    first = pretrain_module.corpus_for(tmp_path, config, progress=False)
+    monkeypatch.setattr(pretrain_module, "render_corpus", lambda *a, **k: pytest.fail("rendered again"))
+    again = pretrain_module.corpus_for(tmp_path, config, progress=False)
+    assert np.array_equal(first[0], again[0]) and first[2] == again[2]
+    with pytest.raises(pytest.fail.Exception, match="rendered again"):
+        pretrain_module.corpus_for(tmp_path, replace(config, speckled_share=0.1), progress=False)
+
+
 def test_pretraining_at_a_tiny_scale_resumes_and_loads(replica: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    config = PretrainConfig(corpus_size=16, vae_steps=2, steps=4, batch_size=2, vae_batch_size=2, threads=1, checkpoint_every=2)
+    config = PretrainConfig(corpus_size=16, vae_steps=2, steps=4, stop_at=None, batch_size=2, vae_batch_size=2, threads=1,
+                            checkpoint_every=2)
     out = tmp_path / "model"
 
     def interrupted(*args, **kwargs):
@@ -186,9 +206,26 @@ def test_pretraining_at_a_tiny_scale_resumes_and_loads(replica: Path, tmp_path: 
     calls = []
     monkeypatch.setattr(pretrain_module, "train_vae", lambda *a, **k: calls.append("vae"))
     pretrain(out, config, progress=False)  # resumes: nothing left to train, only saves
-    assert calls == [] and not (out / "checkpoint.pt").exists()
+    assert calls == [] and not (out / "checkpoint.pt").exists() and not (out / "corpus.npz").exists()
     pipe = load_pipeline(str(out), torch.device("cpu"))
     assert type(pipe).__name__ == "StableDiffusionInpaintPipeline"
     generate_diag(replica, tmp_path / "gen", replace(profile_config("demo").diag, model=str(out), n_aug=1, steps=2, device="cpu"),
                   progress=False)
     assert (tmp_path / "gen" / "imgs" / "00000.png").is_file()
+
+
+def test_pretraining_stops_where_the_recipe_says(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``stop_at`` ends the run early on a schedule that still spans ``steps`` (the shipped run's recipe)."""
+    config = PretrainConfig(corpus_size=8, vae_steps=1, steps=10, stop_at=3, batch_size=2, vae_batch_size=2, threads=1,
+                            checkpoint_every=1, warmup_steps=0)
+    saved, save = [], pretrain_module.save_checkpoint
+    monkeypatch.setattr(pretrain_module, "save_checkpoint",
+                        lambda path, step, modules, optimizer, extra: saved.append((step, extra)) or save(path, step, modules, optimizer, extra))
+    out = pretrain(tmp_path / "m", config, progress=False)
+    step, extra = saved[-1]
+    assert step == 3 and [s for s, _ in saved] == [0, 1, 2, 3]
+    lr = extra["lr_schedule"]["_last_lr"][0]
+    assert lr == pytest.approx(config.lr * 0.5 * (1 + np.cos(np.pi * 3 / 10)))  # cosine over 10 steps, not 3
+    assert (out / "unet").is_dir()
+    with pytest.raises(ConfigError, match="stop_at"):
+        pretrain(tmp_path / "m2", replace(config, stop_at=11), progress=False)

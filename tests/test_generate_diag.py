@@ -17,8 +17,8 @@ import torch
 from PIL import Image
 
 from diag.data.ksdd2 import read_manifest
-from diag.errors import DataError
-from diag.generate.diag import DiagConfig, canvas_size, generate_diag, inpaint_batch, load_pipeline
+from diag.errors import ConfigError, DataError
+from diag.generate.diag import DiagConfig, canvas_size, feathered, generate_diag, inpaint_batch, load_pipeline
 from diag.generate.plan import release_plan
 from diag.testing import tiny_sdxl_inpaint_pipeline
 
@@ -69,6 +69,32 @@ def test_pixels_outside_the_mask_are_unchanged(pipe) -> None:
     out, image = np.asarray(out), np.asarray(image)
     assert np.array_equal(out[mask == 0], image[mask == 0])
     assert not np.array_equal(out[mask > 0], image[mask > 0])
+
+
+def test_feathered_paste_fades_inside_the_mask_only(pipe) -> None:
+    mask = np.zeros((120, 120), np.uint8)
+    mask[20:80, 20:80] = 255  # a 60-px square
+    mask[100:103, 10:110] = 255  # a 3-px line, thinner than the feather
+    alpha = np.asarray(feathered(Image.fromarray(mask), 4.0)).astype(int)
+    assert (alpha[mask == 0] == 0).all()
+    assert alpha[50, 50] == 255 and 0 < alpha[20, 50] < alpha[22, 50] < alpha[24, 50] == 255
+    assert alpha[101, 60] == 255  # the thin line keeps a full-strength centre: nothing is feathered away
+    assert feathered(Image.fromarray(mask), 0.0) is not None and np.array_equal(
+        np.asarray(feathered(Image.fromarray(mask), 0.0)), mask
+    )
+    rng = np.random.default_rng(0)
+    image = Image.fromarray(rng.integers(30, 70, (256, 256, 3), dtype=np.uint8))
+    big = np.zeros((256, 256), np.uint8)
+    big[100:140, 60:100] = 255
+    hard = inpaint_batch(pipe, [image], [Image.fromarray(big)], ["white"], [1], CONFIG, "", (256, 256))[0]
+    soft = inpaint_batch(pipe, [image], [Image.fromarray(big)], ["white"], [1], replace(CONFIG, mask_blur=6), "", (256, 256))[0]
+    hard, soft, image = (np.asarray(x, float) for x in (hard, soft, image))
+    assert np.array_equal(soft[big == 0], image[big == 0])
+    assert np.array_equal(soft[110:130, 70:90], hard[110:130, 70:90])  # deep inside: the fill itself
+    edge = np.abs(soft[100, 70:90] - image[100, 70:90]).mean()  # on the mask's edge: the original shows through
+    assert edge < 0.5 * np.abs(hard[100, 70:90] - image[100, 70:90]).mean()
+    with pytest.raises(ConfigError, match="mask_blur"):
+        replace(CONFIG, mask_blur=-1).validate()
 
 
 def test_our_crop_matches_diffusers_padding_mask_crop(pipe) -> None:

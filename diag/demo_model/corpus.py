@@ -66,7 +66,7 @@ SPECKLED_PHRASES = {
     "smear": DEFECTS["copper_scratches"][1] + ["copper smear", "copper stain"],
     "flecks": DEFECTS["blue_flecks"][1],
 }
-SPECKLED_SHARE = 0.5  # of the corpus
+SPECKLED_SHARE = 0.5  # of the corpus (v3's; PretrainConfig.speckled_share sets a run's)
 PLAIN_CAPTIONS = ["plain {s}", "clean {s}", "smooth {s}", "{s}", "undamaged {s}"]
 DEFECT_CAPTIONS = ["{d} on the {s}", "{d} on {s}", "{d}", "a {s} with {d}"]
 
@@ -203,12 +203,17 @@ def caption_for(rng: np.random.Generator, phrases: list[str] | None, surface_wor
 
 
 def render_sample(
-    seed: int, index: int, size: int = 64, p_plain: float = 0.25, full_mask_share: float = 0.15
+    seed: int,
+    index: int,
+    size: int = 64,
+    p_plain: float = 0.25,
+    full_mask_share: float = 0.15,
+    speckled_share: float = SPECKLED_SHARE,
 ) -> Sample:
     """One corpus sample, deterministic for (seed, index)."""
     rng = np.random.default_rng([CORPUS_TAG, seed, index])
     full = rng.random() < full_mask_share
-    if rng.random() < SPECKLED_SHARE:
+    if rng.random() < speckled_share:
         return render_speckled(rng, size, p_plain, full)
     canvas = size * 3 // 2  # room for context around the mask before cropping
     family = str(rng.choice(list(SURFACES)))
@@ -274,11 +279,29 @@ def render_speckled(rng: np.random.Generator, size: int, p_plain: float, full: b
 
 
 def render_corpus(
-    seed: int, count: int, size: int = 64, full_mask_share: float = 0.15, progress: bool = False
+    seed: int,
+    count: int,
+    size: int = 64,
+    full_mask_share: float = 0.15,
+    speckled_share: float = SPECKLED_SHARE,
+    workers: int = 1,
+    progress: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """``count`` samples stacked: images (N, size, size, 3) uint8, masks (N, size, size) bool, captions."""
+    """``count`` samples stacked: images (N, size, size, 3) uint8, masks (N, size, size) bool, captions.
+
+    Each sample has its own generator, so ``workers`` processes give the same corpus as one.
+    """
+    from functools import partial
+    from multiprocessing import get_context
+
     from tqdm.auto import tqdm
 
-    indices = tqdm(range(count), desc="corpus", disable=not progress)
-    samples = [render_sample(seed, i, size, full_mask_share=full_mask_share) for i in indices]
+    render = partial(render_sample, seed, size=size, full_mask_share=full_mask_share, speckled_share=speckled_share)
+    if workers > 1:
+        with get_context("fork").Pool(workers) as pool:
+            samples = list(
+                tqdm(pool.imap(render, range(count), chunksize=64), total=count, desc="corpus", disable=not progress)
+            )
+    else:
+        samples = [render(i) for i in tqdm(range(count), desc="corpus", disable=not progress)]
     return (np.stack([s.image for s in samples]), np.stack([s.mask for s in samples]), [s.caption for s in samples])

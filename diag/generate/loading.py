@@ -27,6 +27,10 @@ def model_folder(model: str) -> Path | None:
     return path if path.is_dir() else None
 
 
+# the DIAG settings a model folder's diag_defaults.json may set (how to sample and paste this model's fills)
+MODEL_DEFAULT_KEYS = ("guidance", "canvas", "steps", "mask_blur")
+
+
 def model_defaults(model: str) -> dict:
     """The sampling defaults a model folder carries in ``diag_defaults.json`` (empty if none)."""
     folder = model_folder(model)
