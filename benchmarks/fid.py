@@ -50,10 +50,14 @@ def frechet_table(skip_2048: bool) -> None:
             with warnings.catch_warnings(), threadpool_limits(1):
                 warnings.simplefilter("ignore")
                 ref, t_ref = time_call(
-                    lambda: calculate_frechet_distance(a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False))
+                    lambda: calculate_frechet_distance(
+                        a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False)
+                    )
                 )
                 ours, t_ours = time_call(fid_from_features, a, b)
-            print(f"{d:>5} {n:>5} {t_ref:>14.3f} {t_ours:>8.3f} {t_ref / t_ours:>8.1f}x {abs(ours - ref) / abs(ref):>10.2e}")
+            print(
+                f"{d:>5} {n:>5} {t_ref:>14.3f} {t_ours:>8.3f} {t_ref / t_ours:>8.1f}x {abs(ours - ref) / abs(ref):>10.2e}"
+            )
 
 
 def make_folders(root: Path, n: int) -> tuple[Path, Path]:
@@ -83,12 +87,41 @@ def end_to_end(n_images: int) -> None:
         real, gen = make_folders(tmp, n_images)
         torch_home = tmp / "torch"
         (torch_home / "hub" / "checkpoints").mkdir(parents=True)
-        torch.save(pytorch_fid_state_dict(load_fid_helper_state_dict()), torch_home / "hub" / "checkpoints" / PYTORCH_FID_FILE)
-        env = {**os.environ, "TORCH_HOME": str(torch_home), "OMP_NUM_THREADS": "1", "XDG_CACHE_HOME": str(tmp / "cache")}
-        theirs, t_theirs = run([sys.executable, "-m", "pytorch_fid", str(real), str(gen), "--dims", "64", "--device", "cpu", "--num-workers", "0"], env)
-        ours, t_ours = run([sys.executable, "-m", "diag", "fid", str(real), str(gen), "--dims", "64", "--device", "cpu", "--no-cache"], env)
-        cached_first, _ = run([sys.executable, "-m", "diag", "fid", str(real), str(gen), "--dims", "64", "--device", "cpu"], env)
-        _, t_cached = run([sys.executable, "-m", "diag", "fid", str(real), str(gen), "--dims", "64", "--device", "cpu"], env)
+        torch.save(
+            pytorch_fid_state_dict(load_fid_helper_state_dict()), torch_home / "hub" / "checkpoints" / PYTORCH_FID_FILE
+        )
+        env = {
+            **os.environ,
+            "TORCH_HOME": str(torch_home),
+            "OMP_NUM_THREADS": "1",
+            "XDG_CACHE_HOME": str(tmp / "cache"),
+        }
+        theirs, t_theirs = run(
+            [
+                sys.executable,
+                "-m",
+                "pytorch_fid",
+                str(real),
+                str(gen),
+                "--dims",
+                "64",
+                "--device",
+                "cpu",
+                "--num-workers",
+                "0",
+            ],
+            env,
+        )
+        ours, t_ours = run(
+            [sys.executable, "-m", "diag", "fid", str(real), str(gen), "--dims", "64", "--device", "cpu", "--no-cache"],
+            env,
+        )
+        cached_first, _ = run(
+            [sys.executable, "-m", "diag", "fid", str(real), str(gen), "--dims", "64", "--device", "cpu"], env
+        )
+        _, t_cached = run(
+            [sys.executable, "-m", "diag", "fid", str(real), str(gen), "--dims", "64", "--device", "cpu"], env
+        )
     fid_theirs = float(theirs.strip().split()[-1])
     fid_ours = float(ours.strip().splitlines()[-1].split()[-1])  # the CLI prints 6 decimals
     print(f"\nEnd to end, {n_images} + {n_images} images of 224x632, dims 64, CPU, 1 thread")

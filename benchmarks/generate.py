@@ -45,11 +45,20 @@ def full_size_sdxl(device: str):
 
     pipe = tiny_sdxl_inpaint_pipeline()
     pipe.unet = UNet2DConditionModel(
-        sample_size=128, in_channels=9, out_channels=4, layers_per_block=2, block_out_channels=(320, 640, 1280),
+        sample_size=128,
+        in_channels=9,
+        out_channels=4,
+        layers_per_block=2,
+        block_out_channels=(320, 640, 1280),
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"), transformer_layers_per_block=(1, 2, 10),
-        attention_head_dim=(5, 10, 20), use_linear_projection=True, addition_embed_type="text_time",
-        addition_time_embed_dim=256, projection_class_embeddings_input_dim=2816 - 1280 + 32, cross_attention_dim=64,
+        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+        transformer_layers_per_block=(1, 2, 10),
+        attention_head_dim=(5, 10, 20),
+        use_linear_projection=True,
+        addition_embed_type="text_time",
+        addition_time_embed_dim=256,
+        projection_class_embeddings_input_dim=2816 - 1280 + 32,
+        cross_attention_dim=64,
     )
     return pipe.to(device, torch.float16)
 
@@ -71,24 +80,36 @@ def main() -> None:
         data = Path(tmp) / "replica"
         synthesize(data, scale="small", progress=False)
         device = "cuda" if torch.cuda.is_available() else "cpu"
-        pipes = {"tiny SDXL-inpaint (random)": (tiny_sdxl_inpaint_pipeline().to(device), DiagConfig(steps=30, device=device))}
+        pipes = {
+            "tiny SDXL-inpaint (random)": (tiny_sdxl_inpaint_pipeline().to(device), DiagConfig(steps=30, device=device))
+        }
         demo = load_pipeline(DEMO_MODEL, torch.device(device))
         from diag.workflow import settings
 
         pipes["diag-demo-inpaint"] = (demo, replace(settings("demo").diag, device=device))
         if args.full_size_sdxl:
-            pipes = {"full-size SDXL UNet (random, fp16)": (full_size_sdxl(device), DiagConfig(steps=30, device=device))}
+            pipes = {
+                "full-size SDXL UNet (random, fp16)": (full_size_sdxl(device), DiagConfig(steps=30, device=device))
+            }
         print(f"{'pipeline':<36} {'setting':<22} {'s/image':>8} {'images/s':>9} {'peak MiB':>9}")
         for name, (pipe, config) in pipes.items():
-            settings_to_try = {"release, batch 1": config, "aspect, batch 1": replace(config, canvas="aspect"),
-                               "release, batch 4": replace(config, batch_size=4)}
+            settings_to_try = {
+                "release, batch 1": config,
+                "aspect, batch 1": replace(config, canvas="aspect"),
+                "release, batch 4": replace(config, batch_size=4),
+            }
             if config.canvas == "crop":
-                settings_to_try = {"crop (demo), batch 1": config, "crop (demo), batch 4": replace(config, batch_size=4)}
+                settings_to_try = {
+                    "crop (demo), batch 1": config,
+                    "crop (demo), batch 4": replace(config, batch_size=4),
+                }
             base = None
             for label, cfg in settings_to_try.items():
                 seconds, peak = run(pipe, data, cfg, args.images)
                 base = base or seconds
-                print(f"{name:<36} {label:<22} {seconds:>8.2f} {1 / seconds:>9.2f} {peak:>9.0f}   ({base / seconds:.2f}x)")
+                print(
+                    f"{name:<36} {label:<22} {seconds:>8.2f} {1 / seconds:>9.2f} {peak:>9.0f}   ({base / seconds:.2f}x)"
+                )
 
 
 if __name__ == "__main__":

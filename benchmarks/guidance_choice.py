@@ -34,7 +34,7 @@ def main() -> None:
     from diag.fid.table import fid_table
     from diag.generate.diag import generate_diag, load_pipeline
     from diag.generate.loading import DEMO_MODEL
-    from diag.config import profile_config
+    from diag.config import build_config
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=DEMO_MODEL, help="diffusers folder (default: the bundled demo model)")
@@ -48,7 +48,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     pipe = load_pipeline(args.model, torch.device("cpu"))
-    config = replace(profile_config("demo").diag, model=args.model, n_aug=args.images, device="cpu")
+    # the --model's own diag_defaults.json applies, as `diag generate --model` would apply it
+    config = build_config("demo", [f"diag.model={args.model}", f"diag.n_aug={args.images}", "diag.device=cpu"]).diag
     if args.mask_blur is not None:
         config = replace(config, mask_blur=args.mask_blur)
     with tempfile.TemporaryDirectory() as tmp:

@@ -36,17 +36,29 @@ def timed(fn, repeats: int) -> float:
 def clip_text(hidden: int, layers: int, heads: int, projection: int | None = None):
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
-    config = CLIPTextConfig(hidden_size=hidden, intermediate_size=4 * hidden, num_hidden_layers=layers,
-                            num_attention_heads=heads, vocab_size=49408, max_position_embeddings=77,
-                            projection_dim=projection or hidden, hidden_act="gelu")
+    config = CLIPTextConfig(
+        hidden_size=hidden,
+        intermediate_size=4 * hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        vocab_size=49408,
+        max_position_embeddings=77,
+        projection_dim=projection or hidden,
+        hidden_act="gelu",
+    )
     return CLIPTextModelWithProjection(config) if projection else CLIPTextModel(config)
 
 
 def sd_vae():
     from diffusers import AutoencoderKL
 
-    return AutoencoderKL(block_out_channels=(128, 256, 512, 512), layers_per_block=2, latent_channels=4,
-                         down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4)
+    return AutoencoderKL(
+        block_out_channels=(128, 256, 512, 512),
+        layers_per_block=2,
+        latent_channels=4,
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+    )
 
 
 def sdxl_inpaint(dtype: torch.dtype):
@@ -56,17 +68,35 @@ def sdxl_inpaint(dtype: torch.dtype):
     from diag.demo_model.tokenizer import build_clip_tokenizer
 
     unet = UNet2DConditionModel(
-        sample_size=128, in_channels=9, out_channels=4, block_out_channels=(320, 640, 1280), layers_per_block=2,
+        sample_size=128,
+        in_channels=9,
+        out_channels=4,
+        block_out_channels=(320, 640, 1280),
+        layers_per_block=2,
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"), transformer_layers_per_block=(1, 2, 10),
-        attention_head_dim=(5, 10, 20), cross_attention_dim=2048, use_linear_projection=True,
-        addition_embed_type="text_time", addition_time_embed_dim=256, projection_class_embeddings_input_dim=2816)
+        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+        transformer_layers_per_block=(1, 2, 10),
+        attention_head_dim=(5, 10, 20),
+        cross_attention_dim=2048,
+        use_linear_projection=True,
+        addition_embed_type="text_time",
+        addition_time_embed_dim=256,
+        projection_class_embeddings_input_dim=2816,
+    )
     tokenizer = build_clip_tokenizer(["white", "marks", "copper", "metal", "scratches"])
-    scheduler = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-                                       steps_offset=1, timestep_spacing="leading")
-    pipe = StableDiffusionXLInpaintPipeline(vae=sd_vae(), text_encoder=clip_text(768, 12, 12),
-                                            text_encoder_2=clip_text(1280, 32, 20, projection=1280), tokenizer=tokenizer,
-                                            tokenizer_2=tokenizer, unet=unet, scheduler=scheduler, add_watermarker=False)
+    scheduler = EulerDiscreteScheduler(
+        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", steps_offset=1, timestep_spacing="leading"
+    )
+    pipe = StableDiffusionXLInpaintPipeline(
+        vae=sd_vae(),
+        text_encoder=clip_text(768, 12, 12),
+        text_encoder_2=clip_text(1280, 32, 20, projection=1280),
+        tokenizer=tokenizer,
+        tokenizer_2=tokenizer,
+        unet=unet,
+        scheduler=scheduler,
+        add_watermarker=False,
+    )
     print(f"SDXL-inpaint UNet: {sum(p.numel() for p in unet.parameters()) / 1e9:.2f} B parameters")
     return pipe.to("cuda", dtype)
 
@@ -76,14 +106,27 @@ def sd15(dtype: torch.dtype):
 
     from diag.demo_model.tokenizer import build_clip_tokenizer
 
-    unet = UNet2DConditionModel(sample_size=64, cross_attention_dim=768, attention_head_dim=8,
-                                block_out_channels=(320, 640, 1280, 1280))
-    scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False,
-                              set_alpha_to_one=False, steps_offset=1)
-    pipe = StableDiffusionPipeline(vae=sd_vae(), text_encoder=clip_text(768, 12, 12),
-                                   tokenizer=build_clip_tokenizer(["a", "photo", "of", "sks", "surface", "defect"]),
-                                   unet=unet, scheduler=scheduler, safety_checker=None, feature_extractor=None,
-                                   requires_safety_checker=False)
+    unet = UNet2DConditionModel(
+        sample_size=64, cross_attention_dim=768, attention_head_dim=8, block_out_channels=(320, 640, 1280, 1280)
+    )
+    scheduler = DDIMScheduler(
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        clip_sample=False,
+        set_alpha_to_one=False,
+        steps_offset=1,
+    )
+    pipe = StableDiffusionPipeline(
+        vae=sd_vae(),
+        text_encoder=clip_text(768, 12, 12),
+        tokenizer=build_clip_tokenizer(["a", "photo", "of", "sks", "surface", "defect"]),
+        unet=unet,
+        scheduler=scheduler,
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
     return pipe.to("cuda", dtype)
 
 
@@ -96,12 +139,25 @@ def diag_generation(quick: bool) -> float:
     pipe = sdxl_inpaint(torch.float16)
     pipe.set_progress_bar_config(disable=True)
     config = DiagConfig(steps=30)
-    image = Image.fromarray(np.random.default_rng(0).integers(30, 60, (632, 224, 3), dtype=np.uint8)).resize((1024, 1024))
+    image = Image.fromarray(np.random.default_rng(0).integers(30, 60, (632, 224, 3), dtype=np.uint8)).resize(
+        (1024, 1024)
+    )
     mask = np.zeros((1024, 1024), np.uint8)
     mask[400:560, 300:520] = 255
     mask = Image.fromarray(mask)
-    seconds = timed(lambda: inpaint_batch(pipe, [image], [mask], ["white marks on the wall"], [0], config,
-                                          "smooth, plain, black, dark, shadow", (1024, 1024)), 1 if quick else 3)
+    seconds = timed(
+        lambda: inpaint_batch(
+            pipe,
+            [image],
+            [mask],
+            ["white marks on the wall"],
+            [0],
+            config,
+            "smooth, plain, black, dark, shadow",
+            (1024, 1024),
+        ),
+        1 if quick else 3,
+    )
     print(f"DIAG (SDXL inpaint, 1024^2, 30 steps, fp16): {seconds:.2f} s per image")
     pipe = None  # free the GPU for the next model
     torch.cuda.empty_cache()
@@ -131,7 +187,9 @@ def inout_finetune(quick: bool) -> tuple[float, float]:
     pipe.unet.eval()
     with torch.no_grad():
         per_image = timed(lambda: sample(pipe, [config.instance_prompt], [0], config, 512), 1 if quick else 3)
-    print(f"In&Out LoRA step (batch 12, 512 px, fp32): {per_step:.3f} s; sampling (512 px, 30 steps): {per_image:.2f} s/image")
+    print(
+        f"In&Out LoRA step (batch 12, 512 px, fp32): {per_step:.3f} s; sampling (512 px, 30 steps): {per_image:.2f} s/image"
+    )
     pipe = None  # free the GPU for the next model
     torch.cuda.empty_cache()
     return per_step, per_image
@@ -173,16 +231,22 @@ def main() -> None:
     from diag.generate.inout import InOutConfig
 
     steps = InOutConfig().total_steps(KSDD2["train_positive"])
-    cells = {"zero-shot": [KSDD2["train_negative"] + n for n in N_AUGS],
-             "full-shot": [KSDD2["train_negative"] + KSDD2["train_positive"] + n for n in (0, *N_AUGS)]}
+    cells = {
+        "zero-shot": [KSDD2["train_negative"] + n for n in N_AUGS],
+        "full-shot": [KSDD2["train_negative"] + KSDD2["train_positive"] + n for n in (0, *N_AUGS)],
+    }
     grid = {s: SEEDS * sum(50 * (n / train + KSDD2["test"] / test) for n in sizes) for s, sizes in cells.items()}
     print("\npaper profile, scaled to KSDD2 (estimates from the timings above):")
     print(f"  DIAG: {images} images x {per_image:.2f} s = {images * per_image / 60:.1f} min")
-    print(f"  In&Out fine-tune: {steps} steps x {step:.3f} s = {steps * step / 60:.1f} min; "
-          f"sampling {images} images: {images * sample_s / 60:.1f} min")
+    print(
+        f"  In&Out fine-tune: {steps} steps x {step:.3f} s = {steps * step / 60:.1f} min; "
+        f"sampling {images} images: {images * sample_s / 60:.1f} min"
+    )
     for scenario, seconds in grid.items():
-        print(f"  {scenario} grid: {len(cells[scenario]) * SEEDS} classifiers x 50 epochs (train + test each epoch): "
-              f"{seconds / 60:.1f} min")
+        print(
+            f"  {scenario} grid: {len(cells[scenario]) * SEEDS} classifiers x 50 epochs (train + test each epoch): "
+            f"{seconds / 60:.1f} min"
+        )
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@ The demo model is small enough that one training run leaves a GPU mostly idle (k
 launches, not arithmetic, set its pace), so a few recipes train at once in separate
 processes. Each variant is an ordinary ``diag pretrain-demo-model`` run; variants that share
 a corpus recipe render it once. A variant still running at the deadline is stopped and its
-last checkpoint exported as a pipeline, with ``stopped_at_step`` in its training.json.
+last checkpoint exported as a pipeline, with ``stop_at`` set to the step it reached in its
+training.json (the recipe that reproduces it).
 
     python benchmarks/pretrain_variants.py --out /tmp/variants --deadline 480 \\
         --variant 'a={"steps": 12000, "batch_size": 64}' --variant 'b={"speckled_share": 0.8}'
@@ -24,13 +25,12 @@ import subprocess
 import sys
 import tarfile
 import time
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
-from diag.demo_model import build
-from diag.demo_model.pretrain import PretrainConfig, corpus_for
+from diag.demo_model.pretrain import PretrainConfig, corpus_for, pretrain
 
 FLAGS = {"steps", "vae_steps", "corpus_size", "speckled_share", "batch_size", "seed"}
 
@@ -67,18 +67,18 @@ def last_step(log: Path) -> str:
     return found[-1] if found else "VAE"
 
 
-def export_checkpoint(folder: Path) -> int:
-    """Save a stopped run's last checkpoint as a pipeline; returns the step it had reached."""
-    state = torch.load(folder / "checkpoint.pt", weights_only=False, map_location="cpu")
-    tokenizer = build.build_tokenizer()
-    text_encoder = build.build_text_encoder(len(tokenizer), tokenizer)
-    vae, unet = build.build_vae(), build.build_unet()
-    vae.load_state_dict(state["modules"]["vae"])
-    vae.register_to_config(scaling_factor=state["scaling"])
-    unet.load_state_dict(state["modules"]["unet"])
-    text_encoder.load_state_dict(state["modules"]["text_encoder"])
-    build.assemble_pipeline(vae, text_encoder.eval(), tokenizer, unet.eval()).save_pretrained(folder)
-    return int(state["step"])
+def export_checkpoint(folder: Path, config: PretrainConfig) -> int:
+    """Save a stopped run's last checkpoint as a pipeline; returns the step it had reached (0: nothing to save).
+
+    The run is resumed with ``stop_at`` at that step, so ``pretrain`` itself has nothing left to
+    train and saves the model and its training.json as a finished run would (whose ``seconds``
+    then count only this export; the driver prints the run's own time).
+    """
+    checkpoint = folder / "checkpoint.pt"
+    reached = int(torch.load(checkpoint, weights_only=False, map_location="cpu")["step"]) if checkpoint.is_file() else 0
+    if reached:
+        pretrain(folder, replace(config, stop_at=reached), progress=False)
+    return reached
 
 
 def pack(folder: Path, name: str, into: Path) -> None:
@@ -121,11 +121,8 @@ def main() -> None:
         if run.poll() is None:
             run.kill()
             run.wait()
-            reached = export_checkpoint(folder)
-            (folder / "training.json").write_text(
-                json.dumps({**asdict(configs[name]), "stopped_at_step": reached}, indent=2) + "\n"
-            )
-            print(f"{name}: stopped at step {reached}", flush=True)
+            reached = export_checkpoint(folder, configs[name])
+            print(f"{name}: stopped at step {reached} (training.json: stop_at {reached})", flush=True)
         else:
             print(f"{name}: exit {run.returncode}", flush=True)
         if args.pack and (folder / "unet").is_dir():

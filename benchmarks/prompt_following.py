@@ -57,7 +57,7 @@ def main() -> None:
     from diag.demo_model.check import COPPER, PAPER_NEGATIVE, WHITE, prompt_response
     from diag.generate.diag import load_pipeline
     from diag.generate.loading import DEMO_MODEL
-    from diag.config import profile_config
+    from diag.config import build_config
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=DEMO_MODEL, help="diffusers folder (default: the bundled demo model)")
@@ -70,19 +70,28 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     pipe = load_pipeline(args.model, torch.device("cpu"))
-    config = replace(profile_config("demo").diag, model=args.model, n_aug=args.images, device="cpu")
+    # the --model's own diag_defaults.json applies, as `diag generate --model` would apply it
+    config = build_config("demo", [f"diag.model={args.model}", f"diag.n_aug={args.images}", "diag.device=cpu"]).diag
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "replica"
         synthesize(data, scale="small", seed=args.replica_seed, progress=False)
-        print(f"model {args.model}; replica seed {args.replica_seed}; {args.images} images per prompt; change vs surround")
-        print(f"{'guidance':>8} {'negative':>9} {'white: bright':>14} {'white: R-B':>11} {'copper: bright':>15} {'copper: R-B':>12}")
+        print(
+            f"model {args.model}; replica seed {args.replica_seed}; {args.images} images per prompt; change vs surround"
+        )
+        print(
+            f"{'guidance':>8} {'negative':>9} {'white: bright':>14} {'white: R-B':>11} {'copper: bright':>15} {'copper: R-B':>12}"
+        )
         for guidance in [float(g) for g in args.guidance.split(",")]:
             for negative in ("", PAPER_NEGATIVE):
                 out = Path(tmp) / f"g{guidance}-{bool(negative)}"
-                stats = prompt_response(data, out, replace(config, guidance=guidance), negative_prompt=negative, pipe=pipe)
+                stats = prompt_response(
+                    data, out, replace(config, guidance=guidance), negative_prompt=negative, pipe=pipe
+                )
                 mean = stats.groupby("prompt")[["brightness", "warmth"]].mean()
-                print(f"{guidance:>8g} {'paper' if negative else 'none':>9} {mean.loc[WHITE, 'brightness']:>+14.1f} "
-                      f"{mean.loc[WHITE, 'warmth']:>+11.1f} {mean.loc[COPPER, 'brightness']:>+15.1f} {mean.loc[COPPER, 'warmth']:>+12.1f}")
+                print(
+                    f"{guidance:>8g} {'paper' if negative else 'none':>9} {mean.loc[WHITE, 'brightness']:>+14.1f} "
+                    f"{mean.loc[WHITE, 'warmth']:>+11.1f} {mean.loc[COPPER, 'brightness']:>+15.1f} {mean.loc[COPPER, 'warmth']:>+12.1f}"
+                )
                 if args.sheet and negative and guidance == config.guidance:
                     contact_sheet(data, [out / "0", out / "1"], args.sheet)
                     print(f"contact sheet: {args.sheet}")

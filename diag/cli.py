@@ -331,18 +331,12 @@ def cmd_generate(args: argparse.Namespace) -> None:
 
 
 def applied_model_defaults(args: argparse.Namespace, config) -> dict:
-    """The DIAG model's own defaults that this run took (the ones the user did not set)."""
+    """The DIAG model's own defaults that this run took (the ones neither the user nor the profile set)."""
     if args.generator != "diag":
         return {}
-    from diag.config import overrides_from_args
-    from diag.generate.loading import MODEL_DEFAULT_KEYS, model_defaults
+    from diag.config import model_default_changes, overrides_from_args
 
-    given = {o.split("=", 1)[0] for o in overrides_from_args(args)}
-    return {
-        k: getattr(config.diag, k)
-        for k in model_defaults(config.diag.model)
-        if k in MODEL_DEFAULT_KEYS and f"diag.{k}" not in given
-    }
+    return model_default_changes(config, {o.split("=", 1)[0] for o in overrides_from_args(args)})
 
 
 def add_generate_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -453,6 +447,8 @@ def cmd_pretrain_demo_model(args: argparse.Namespace) -> None:
         ).items()
         if v is not None
     }
+    if args.steps is not None and args.stop_at is None:
+        given["stop_at"] = None  # a schedule of your own length runs to its end (the shipped stop is for its 12000)
     device = resolve_device(args.device or "cpu")
     out = pretrain(args.out, replace(PretrainConfig(), **given), device=device)
     print(f"demo model saved in {out}")
@@ -463,7 +459,10 @@ def add_pretrain_command(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("pretrain-demo-model", help="train the small offline inpainting model (resumable)")
     p.add_argument("--out", type=Path, required=True, help="folder for the diffusers pipeline")
     p.add_argument(
-        "--steps", type=int, help="UNet + text-encoder steps (default: the shipped run's, see its model card)"
+        "--steps",
+        type=int,
+        help="UNet + text-encoder schedule length; the run goes to its end unless --stop-at "
+        "(default: the shipped run's 12000, stopped at 4700; see its model card)",
     )
     p.add_argument(
         "--stop-at", type=int, help="stop the UNet phase at this step of its schedule (default: the shipped run's)"

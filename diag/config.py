@@ -127,14 +127,20 @@ def profile_choices(profile: str) -> set[str]:
     return {f"{s}.{n}" for s, values in DEMO.items() for n in values} if profile == "demo" else set()
 
 
+def model_default_changes(config: Config, overridden: set[str]) -> dict[str, Any]:
+    """The DIAG settings the model's ``diag_defaults.json`` sets and neither the user nor the profile chose."""
+    overridden = overridden | profile_choices(config.profile)
+    defaults = model_defaults(config.diag.model)
+    return {k: v for k, v in defaults.items() if k in MODEL_DEFAULT_KEYS and f"diag.{k}" not in overridden}
+
+
 def with_model_defaults(config: Config, overridden: set[str]) -> Config:
     """Apply the DIAG model's own ``diag_defaults.json`` (its guidance, canvas, steps, mask blur) unless overridden.
 
     The demo model's card explains its values; the paper's guidance 20 belongs to SDXL.
     """
     overridden = overridden | profile_choices(config.profile)  # the profile's own choices win too
-    defaults = model_defaults(config.diag.model)
-    changes = {k: v for k, v in defaults.items() if k in MODEL_DEFAULT_KEYS and f"diag.{k}" not in overridden}
+    changes = model_default_changes(config, overridden)
     if "guidance" in changes and "inout.guidance" not in overridden and config.inout.model == config.diag.model:
         config = replace(config, inout=replace(config.inout, guidance=changes["guidance"]))
     return replace(config, diag=replace(config.diag, **changes)) if changes else config

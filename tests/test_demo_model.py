@@ -229,3 +229,13 @@ def test_pretraining_stops_where_the_recipe_says(tmp_path: Path, monkeypatch: py
     assert (out / "unet").is_dir()
     with pytest.raises(ConfigError, match="stop_at"):
         pretrain(tmp_path / "m2", replace(config, stop_at=11), progress=False)
+
+
+def test_the_cli_keeps_the_shipped_stop_only_for_the_shipped_schedule(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from diag.cli import main
+
+    runs = []
+    monkeypatch.setattr(pretrain_module, "pretrain", lambda out, config, device: runs.append(config) or Path(out))
+    for argv in ([], ["--steps", "300"], ["--steps", "300", "--stop-at", "20"]):
+        main(["pretrain-demo-model", "--out", str(tmp_path / "m"), *argv])
+    assert [(c.steps, c.stop_at) for c in runs] == [(12000, 4700), (300, None), (300, 20)]

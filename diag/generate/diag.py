@@ -140,8 +140,9 @@ def feathered(mask: Image.Image, radius: float) -> Image.Image:
     Why: a small model's fill, pasted with a hard edge, leaves a seam in the mask's shape that real
     defects (which fade inside their coarse masks) do not have; the realism probe found it (the demo
     model's card). Nothing outside the mask changes. A part of the mask thinner than ``2 * radius``
-    ramps up to its own centre line, so no defect is ever feathered away. Written here because diffusers offers only
-    a Gaussian blur (``mask_processor.blur``), which would also paste the fill's surround outside the mask.
+    ramps up to its own centre line, so no defect is ever feathered away. Written here because
+    diffusers offers only a Gaussian blur (``mask_processor.blur``), which would also paste the
+    fill's surround outside the mask.
     """
     if radius <= 0:
         return mask
