@@ -143,7 +143,12 @@ def with_model_defaults(config: Config, overridden: set[str]) -> Config:
     changes = model_default_changes(config, overridden)
     if "guidance" in changes and "inout.guidance" not in overridden and config.inout.model == config.diag.model:
         config = replace(config, inout=replace(config.inout, guidance=changes["guidance"]))
-    return replace(config, diag=replace(config.diag, **changes)) if changes else config
+    # what this model's file does not set goes back to the generator's default, so a model chosen on
+    # top of the demo profile does not inherit the bundled model's defaults (its guidance, its mask blur)
+    resets = {
+        k: getattr(DiagConfig(), k) for k in MODEL_DEFAULT_KEYS if k not in changes and f"diag.{k}" not in overridden
+    }
+    return replace(config, diag=replace(config.diag, **changes, **resets))
 
 
 def section_types(section: str) -> dict[str, Any]:

@@ -60,6 +60,13 @@ def test_a_models_own_defaults_apply_unless_set(tmp_path: Path) -> None:
     assert (config.diag.guidance, config.diag.canvas, config.diag.steps, config.diag.mask_blur) == (2.5, "crop", 12, 3)
     config = build_config("paper", [f"diag.model={model}", "diag.guidance=7"])
     assert (config.diag.guidance, config.diag.steps) == (7.0, 12)
+    # on top of the demo profile, another model does not inherit the bundled model's defaults
+    (model / "diag_defaults.json").write_text('{"guidance": 2.5}')
+    config = build_config("demo", [f"diag.model={model}"])
+    assert (config.diag.guidance, config.diag.mask_blur, config.diag.canvas) == (2.5, 0.0, "crop")  # crop: the profile's
+    config = build_config("demo", ["diag.model=some/hub-model"])
+    assert (config.diag.guidance, config.diag.mask_blur) == (20.0, 0.0)
+    assert build_config("demo", ["diag.mask_blur=4"]).diag.mask_blur == 4.0
 
 
 def test_every_field_is_an_option(capsys: pytest.CaptureFixture) -> None:
