@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from diag.data.ksdd2 import load_image, read_manifest
-from diag.errors import DataError
+from diag.errors import ConfigError, DataError
 from diag.generate.inout import (
     LORA_FILE,
     TEXT_LORA_FILE,
@@ -176,6 +176,18 @@ def test_full_canvas_trains_on_windows_at_their_own_scale() -> None:
         hits = [(y, x) for y in range(632 - 31) for x in range(224 - 31)
                 if image[y, x, 0] == pixels[0, 0, 0] and np.array_equal(image[y:y + 32, x:x + 32], pixels)]
         assert len(hits) == 1  # an unresized cut of the image, not a resized copy
+
+
+def test_full_canvas_windows_must_fit_the_image() -> None:
+    with pytest.raises(ConfigError, match="resolution.*at most 224"):
+        replace(CONFIG, canvas="full", resolution=232).validate()
+    replace(CONFIG, canvas="square", resolution=232).validate()  # a square canvas resizes: any size goes
+    replace(CONFIG, canvas="full", resolution=224).validate()
+    pipe = tiny_sd15_pipeline()  # native size 32 fits; pretend it is 512 like SD-1.5
+    pipe.unet.register_to_config(sample_size=512 // pipe.vae_scale_factor)
+    positives = [np.zeros((632, 224, 3), np.uint8)] * 2
+    with pytest.raises(ConfigError, match="at most 224"):
+        finetune_lora(pipe, positives, replace(CONFIG, canvas="full"), progress=False)
 
 
 def test_full_canvas_samples_the_whole_image_at_once(replica: Path, tmp_path: Path,

@@ -19,13 +19,16 @@ kohya sd-scripts LoRA run; see book/differences.md for what still differs), on d
 
 ``canvas`` says how whole images are made. ``"square"`` (the paper's): fine-tune on positives
 resized to the model's native square, sample that square, stretch it to 224 x 632.
-``"full"`` (the demo's): fine-tune on native-size windows cut from the positives at their own
-pixel scale, and sample the whole 224 x 632 canvas at once: a convolutional UNet draws a wider
-canvas as it drew its windows. The demo model's native scale is the image's own (it inpaints
-64-px crops of unresized images); squashing 224 x 632 into its 64 x 64 square, or sampling at a
-smaller canvas and upscaling, loses KSDD2's pixel-scale speckle (measured on the replica,
-FID-64 of real images downscaled to 64 x 184 / 112 x 320 and back: 19.4 / 6.1, against 0.014
-for other real images).
+``"full"`` (the demo's): fine-tune on ``resolution``-px square windows cut from the positives at
+their own pixel scale (native size when None; the demo: 224, the images' full width), and sample
+the whole 224 x 632 canvas at once: a convolutional UNet draws a wider canvas as it drew its
+windows. The demo model's native scale is the image's own (it inpaints 64-px crops of unresized
+images); squashing 224 x 632 into its 64 x 64 square, or sampling at a smaller canvas and
+upscaling, loses KSDD2's pixel-scale speckle (measured on the replica, FID-64 of real images
+downscaled to 64 x 184 / 112 x 320 and back: 19.4 / 6.1, against 0.014 for other real images).
+Windows as wide as the image teach the LoRA the whole canvas: the base model, pretrained on
+64-px patches, draws a 224 x 632 canvas darker and more purple than its own 64-px windows, and a
+LoRA fine-tuned on 64-px windows does not correct it (model card, "In&Out").
 
 In&Out images carry no mask; the output layout still has ``masks/`` (empty placeholders,
 so every generator writes the same layout) and the manifest says so. The classifier uses
@@ -144,12 +147,23 @@ class InOutConfig:
             raise ConfigError(f"The `min_snr_gamma` parameter must be > 0 or None. Got {self.min_snr_gamma!r} instead.")
         if self.canvas not in CANVASES:
             raise ConfigError(f"The `canvas` parameter must be one of {CANVASES}. Got {self.canvas!r} instead.")
+        if self.resolution is not None:
+            check_window(self.resolution, self.canvas)
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"The `optimizer` parameter must be one of {OPTIMIZERS}. Got {self.optimizer!r} instead.")
 
     def total_steps(self, n_positives: int) -> int:
         """Optimiser steps: ``train_steps``, or epochs x repeats over the positives (KSDD2: 10,250)."""
         return self.train_steps or math.ceil(self.epochs * self.repeats * n_positives / self.train_batch_size)
+
+
+def check_window(resolution: int, canvas: str) -> None:
+    """The ``"full"`` canvas cuts square windows from the images: they must fit in 224 x 632."""
+    if canvas == "full" and resolution > min(HEIGHT, WIDTH):
+        raise ConfigError(
+            f"The `resolution` parameter must be at most {min(HEIGHT, WIDTH)} with canvas 'full' (square windows cut "
+            f"from {WIDTH} x {HEIGHT} images). Got {resolution!r} instead; set inout.resolution or use canvas 'square'."
+        )
 
 
 def finetune_settings(config: InOutConfig) -> dict:
@@ -329,6 +343,7 @@ def finetune_lora(
     from diffusers.optimization import get_scheduler
 
     resolution = config.resolution or native_resolution(pipe)
+    check_window(resolution, config.canvas)  # a model's native size may not fit the full canvas's windows
     params = add_lora(pipe, config)
     optimizer, optimizer_name = make_optimizer(params, config, pipe.unet.device)
     steps = config.total_steps(len(instance))
