@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -24,16 +23,12 @@ import torch
 
 
 def main() -> None:
-    from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
-    from sklearn.model_selection import StratifiedKFold, cross_val_predict
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
 
     from diag.data import synthetic
     from diag.data.ksdd2 import read_manifest
     from diag.fid.inception import load_fid_inception
-    from diag.fid.realism import DIM, FOLDS, crop_features
+    from diag.fid.realism import DIM, crop_features, out_of_fold_scores
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, required=True, help="a replica made by `diag data synth`")
@@ -59,12 +54,8 @@ def main() -> None:
     generated = crop_features([(p, args.set / "masks" / p.name) for p in images], model)
     rows["kind"] = [kind(m) for m in rows["mask"]]
 
-    x, y = np.concatenate([real, generated]), np.r_[np.zeros(len(real)), np.ones(len(generated))]
-    probe = make_pipeline(StandardScaler(), LogisticRegression(C=0.01, max_iter=3000))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        cv = StratifiedKFold(FOLDS, shuffle=True, random_state=0)
-        score = cross_val_predict(probe, x, y, cv=cv, method="decision_function")
+    score = out_of_fold_scores(real, generated)
+    y = np.r_[np.zeros(len(real)), np.ones(len(generated))]
     real_score, rows["score"] = score[: len(real)], score[len(real) :]
 
     def auroc(reals: np.ndarray, fakes: np.ndarray) -> float:
