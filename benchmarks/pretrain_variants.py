@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-from diag.demo_model.pretrain import PretrainConfig, corpus_for, pretrain
+from diag.demo_model.pretrain import PretrainConfig, corpus_for, corpus_recipe, pretrain
 
 FLAGS = {"steps", "vae_steps", "corpus_size", "speckled_share", "batch_size", "seed"}
 
@@ -48,7 +48,7 @@ def render_corpora(out: Path, configs: dict[str, PretrainConfig], workers: int) 
     """Render each distinct corpus once (all cores) and copy it to every variant that uses it."""
     done: dict[tuple, Path] = {}
     for name, config in configs.items():
-        key = (config.seed, config.corpus_size, config.full_mask_share, config.speckled_share)
+        key = tuple(corpus_recipe(config))
         folder = out / name
         folder.mkdir(parents=True, exist_ok=True)
         if key in done:

@@ -110,9 +110,14 @@ def save_checkpoint(path: Path, step: int, modules: dict, optimizer, extra: dict
     write_atomic(path, lambda tmp: torch.save(state, tmp))
 
 
+def corpus_recipe(config: PretrainConfig) -> list:
+    """What the corpus depends on: two runs with the same recipe render the same corpus."""
+    return [config.seed, config.corpus_size, build.RESOLUTION, config.full_mask_share, config.speckled_share]
+
+
 def corpus_for(out: Path, config: PretrainConfig, progress: bool) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """The run's corpus, rendered once and kept in ``out/corpus.npz`` until the run ends (a resumed run reuses it)."""
-    recipe = [config.seed, config.corpus_size, build.RESOLUTION, config.full_mask_share, config.speckled_share]
+    recipe = corpus_recipe(config)
     path = out / "corpus.npz"
     if path.is_file():
         kept = np.load(path)
