@@ -63,9 +63,10 @@ def sd_vae():
 
 def sdxl_inpaint(dtype: torch.dtype):
     """StableDiffusionXLInpaintPipeline with SDXL-inpainting-0.1's architecture, random weights."""
-    from diffusers import EulerDiscreteScheduler, StableDiffusionXLInpaintPipeline, UNet2DConditionModel
+    from diffusers import StableDiffusionXLInpaintPipeline, UNet2DConditionModel
 
     from diag.demo_model.tokenizer import build_clip_tokenizer
+    from diag.testing import sdxl_scheduler
 
     unet = UNet2DConditionModel(
         sample_size=128,
@@ -84,9 +85,7 @@ def sdxl_inpaint(dtype: torch.dtype):
         projection_class_embeddings_input_dim=2816,
     )
     tokenizer = build_clip_tokenizer(["white", "marks", "copper", "metal", "scratches"])
-    scheduler = EulerDiscreteScheduler(
-        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", steps_offset=1, timestep_spacing="leading"
-    )
+    scheduler = sdxl_scheduler()
     pipe = StableDiffusionXLInpaintPipeline(
         vae=sd_vae(),
         text_encoder=clip_text(768, 12, 12),
@@ -102,21 +101,15 @@ def sdxl_inpaint(dtype: torch.dtype):
 
 
 def sd15(dtype: torch.dtype):
-    from diffusers import DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from diffusers import StableDiffusionPipeline, UNet2DConditionModel
 
     from diag.demo_model.tokenizer import build_clip_tokenizer
+    from diag.testing import sd15_scheduler
 
     unet = UNet2DConditionModel(
         sample_size=64, cross_attention_dim=768, attention_head_dim=8, block_out_channels=(320, 640, 1280, 1280)
     )
-    scheduler = DDIMScheduler(
-        beta_start=0.00085,
-        beta_end=0.012,
-        beta_schedule="scaled_linear",
-        clip_sample=False,
-        set_alpha_to_one=False,
-        steps_offset=1,
-    )
+    scheduler = sd15_scheduler()
     pipe = StableDiffusionPipeline(
         vae=sd_vae(),
         text_encoder=clip_text(768, 12, 12),

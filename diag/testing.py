@@ -29,9 +29,32 @@ def tiny_vae(sample_size: int):
     )
 
 
+def sdxl_scheduler():
+    """SDXL's own scheduler (its scheduler_config.json), for stand-ins of any size."""
+    from diffusers import EulerDiscreteScheduler
+
+    return EulerDiscreteScheduler(
+        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", steps_offset=1, timestep_spacing="leading"
+    )
+
+
+def sd15_scheduler():
+    """SD-1.5's own scheduler (its scheduler_config.json), for stand-ins of any size."""
+    from diffusers import DDIMScheduler
+
+    return DDIMScheduler(
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        clip_sample=False,
+        set_alpha_to_one=False,
+        steps_offset=1,
+    )
+
+
 def tiny_sdxl_inpaint_pipeline(seed: int = 0):
     """A random StableDiffusionXLInpaintPipeline with SDXL's structure at toy size (native 256 px)."""
-    from diffusers import EulerDiscreteScheduler, StableDiffusionXLInpaintPipeline, UNet2DConditionModel
+    from diffusers import StableDiffusionXLInpaintPipeline, UNet2DConditionModel
     from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
     torch.manual_seed(seed)
@@ -55,9 +78,7 @@ def tiny_sdxl_inpaint_pipeline(seed: int = 0):
     vae = tiny_vae(256)
     tokenizer = build_clip_tokenizer(["white", "marks", "on", "the", "wall", "copper", "metal", "scratches"])
     config = tiny_text_config(tokenizer, projection_dim=32, hidden_act="gelu")
-    scheduler = EulerDiscreteScheduler(
-        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", steps_offset=1, timestep_spacing="leading"
-    )
+    scheduler = sdxl_scheduler()
     return StableDiffusionXLInpaintPipeline(
         vae=vae,
         text_encoder=CLIPTextModel(config),
@@ -89,7 +110,7 @@ def tiny_text_config(tokenizer, **extra):
 
 def tiny_sd15_pipeline(seed: int = 0):
     """A random StableDiffusionPipeline with SD-1.5's structure at toy size (native 64 px)."""
-    from diffusers import DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from diffusers import StableDiffusionPipeline, UNet2DConditionModel
     from transformers import CLIPTextModel
 
     torch.manual_seed(seed)
@@ -108,14 +129,7 @@ def tiny_sd15_pipeline(seed: int = 0):
     )
     vae = tiny_vae(64)
     config = tiny_text_config(tokenizer)
-    scheduler = DDIMScheduler(
-        beta_start=0.00085,
-        beta_end=0.012,
-        beta_schedule="scaled_linear",
-        clip_sample=False,
-        set_alpha_to_one=False,
-        steps_offset=1,
-    )
+    scheduler = sd15_scheduler()
     return StableDiffusionPipeline(
         vae=vae,
         text_encoder=CLIPTextModel(config),
