@@ -28,9 +28,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import torch
 
-from diag.demo_model.pretrain import PretrainConfig, corpus_for, corpus_recipe, pretrain
+from diag.demo_model.pretrain import PretrainConfig, claim_folder, corpus_for, corpus_recipe, load_checkpoint, pretrain
 
 FLAGS = {"steps", "vae_steps", "corpus_size", "speckled_share", "batch_size", "seed"}
 
@@ -49,8 +48,7 @@ def render_corpora(out: Path, configs: dict[str, PretrainConfig], workers: int) 
     done: dict[tuple, Path] = {}
     for name, config in configs.items():
         key = tuple(corpus_recipe(config))
-        folder = out / name
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = claim_folder(out / name)  # marked as a run of ours, so pretrain resumes into it
         if key in done:
             shutil.copy(done[key], folder / "corpus.npz")
         else:
@@ -75,7 +73,7 @@ def export_checkpoint(folder: Path, config: PretrainConfig) -> int:
     then count only this export; the driver prints the run's own time).
     """
     checkpoint = folder / "checkpoint.pt"
-    reached = int(torch.load(checkpoint, weights_only=False, map_location="cpu")["step"]) if checkpoint.is_file() else 0
+    reached = int(load_checkpoint(checkpoint, "cpu")["step"]) if checkpoint.is_file() else 0
     if reached:
         pretrain(folder, replace(config, stop_at=reached), progress=False)
     return reached

@@ -14,10 +14,21 @@ from pathlib import Path
 import pandas as pd
 
 from diag.config import Config, profile_config
-from diag.data.fingerprint import is_replica
-from diag.experiments import current_rows, grid_cells, grid_methods, read_rows
+from diag.data.fingerprint import data_fingerprint, is_replica
+from diag.experiments import (
+    SET_MAKERS,
+    cell_settings,
+    current_rows,
+    grid_cells,
+    grid_methods,
+    left_out,
+    read_rows,
+    settings_id,
+)
 from diag.fid.table import table_path
 from diag.generate.loading import model_fingerprint
+from diag.errors import DataError
+from diag.generate.output import OutputWriter, set_problems
 
 CLASSIFIER_KEYS = ("backbone", "weights", "input_size", "epochs", "batch_size", "lr")
 SET_KEYS = {
@@ -49,10 +60,17 @@ SET_KEYS = {
 SCOPES = ("data", "sets", "zero-shot", "full-shot", "fid")
 
 
-def audit(profile: str, results: Path | str, data: Path | str, scopes: tuple[str, ...] = SCOPES) -> list[str]:
+def audit(
+    profile: str,
+    results: Path | str,
+    data: Path | str,
+    scopes: tuple[str, ...] = SCOPES,
+    config: Config | None = None,
+) -> list[str]:
     """Human-readable differences between ``results`` and ``profile``'s settings; empty when none.
 
-    ``scopes`` picks what a page shows: a results page speaks of its own table only.
+    ``scopes`` picks what a page shows: a results page speaks of its own table only. ``config``:
+    the settings the run asked for (default: the profile's), whose grid rows are the ones shown.
     """
     reference = profile_config(profile)
     results = Path(results)
@@ -61,13 +79,21 @@ def audit(profile: str, results: Path | str, data: Path | str, scopes: tuple[str
         lines.append("the data is the offline replica, not KSDD2")
     for scenario in ("zero-shot", "full-shot"):
         if scenario in scopes:
-            lines += grid_lines(reference, results, scenario)
+            lines += grid_lines(reference, results, scenario, data, config or reference)
     if "sets" in scopes:
-        lines += set_lines(reference, results)
+        lines += set_lines(reference, results, data)
     fid_n = 100 if 100 in reference.grid.n_augs else reference.grid.n_augs[0]
     if "fid" in scopes and not table_path(results, fid_n).is_file():
         lines.append(f"FID: no table at N_aug = {fid_n} ({table_path(results, fid_n).name})")
     return lines
+
+
+def shown_rows(results: Path, scenario: str, data: Path | str, config: Config) -> tuple:
+    """The grid rows a page shows (this data's, the run's settings where present) and what it left out."""
+    fingerprint = data_fingerprint(data)
+    rows = read_rows(results / scenario)
+    kept = current_rows(rows, fingerprint, settings_id(cell_settings(config, fingerprint)))
+    return kept, left_out(rows, kept, fingerprint)
 
 
 def plain(value):
@@ -83,12 +109,14 @@ def differing(key: str, recorded: list, expected) -> str | None:
     return f"{key}: {', '.join(sorted(values))} recorded (profile: {json.dumps(expected, default=str)})"
 
 
-def grid_lines(reference: Config, results: Path, scenario: str) -> list[str]:
+def grid_lines(reference: Config, results: Path, scenario: str, data: Path | str, config: Config) -> list[str]:
     lines = []
     for scenario in (scenario,):
         methods = grid_methods(scenario)
         expected = grid_cells(scenario, methods, reference.grid.n_augs, reference.grid.seeds)
-        rows = current_rows(read_rows(results / scenario))
+        rows, left = shown_rows(results, scenario, data, config)
+        if left["other data"]:
+            lines.append(f"{scenario}: {left['other data']} row(s) of results.csv made on other data left out")
         present = {(r.scenario, r.method, int(r.n_aug), int(r.seed)) for r in rows.itertuples(index=False)}
         missing = [c for c in expected if c not in present]
         if missing:
@@ -106,13 +134,22 @@ def grid_lines(reference: Config, results: Path, scenario: str) -> list[str]:
     return lines
 
 
-def set_lines(reference: Config, results: Path) -> list[str]:
+def set_lines(reference: Config, results: Path, data: Path | str) -> list[str]:
     lines = []
+    for method, (generator, procedural) in SET_MAKERS.items():
+        for folder in sorted((results / "generated" / method).glob("augmented_*")):
+            n_aug = folder.name.removeprefix("augmented_")
+            if n_aug.isdigit():
+                problems = set_problems(folder, data, int(n_aug), generator, procedural)
+                lines += [p.replace(f"{results}/", "") for p in problems]
     for method, keys in SET_KEYS.items():
         records = []
         for folder in sorted((results / "generated" / method).glob("augmented_*")):
-            if (folder / "set.json").is_file():
-                records.append(json.loads((folder / "set.json").read_text()))
+            try:
+                record = OutputWriter(folder).recorded()
+            except DataError:
+                record = None  # set_problems names the damaged file
+            records += [record] if record else []
         expected = getattr(reference, method)
         for key in keys:
             line = differing(f"{method}.{key}", [r[key] for r in records if key in r], getattr(expected, key))

@@ -25,6 +25,7 @@ import warnings
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
+from diag.data.fingerprint import is_replica
 from diag.errors import DiagError
 from diag.files import ensure_writable_folder
 
@@ -118,9 +119,14 @@ def add_config_options(
 
 
 def config_from_args(args: argparse.Namespace):
+    """The profile's config with the options given, every section's device checked before any work."""
     from diag.config import build_config, overrides_from_args
+    from diag.devices import resolve_device
 
-    return build_config(args.profile, overrides_from_args(args))
+    config = build_config(args.profile, overrides_from_args(args))
+    for section in ("diag", "inout", "classifier", "fid"):
+        resolve_device(getattr(config, section).device)
+    return config
 
 
 def cmd_fid(args: argparse.Namespace) -> None:
@@ -135,9 +141,10 @@ def cmd_fid(args: argparse.Namespace) -> None:
         return
     if args.real is None or args.gen is None:
         raise DiagError("diag fid: give REAL and GEN folders, or --table RESULTS --n-aug N --data DATA")
-    real, gen = (check_image_folder(Path(p), role) for p, role in ((args.real, "REAL"), (args.gen, "GEN")))
     if args.json:
         check_output_file(args.json)
+    real, gen = (check_image_folder(Path(p), role) for p, role in ((args.real, "REAL"), (args.gen, "GEN")))
+    cache = None if args.no_cache else ensure_writable_folder(default_cache_dir(), "the feature cache (or --no-cache)")
     with warnings_to_stderr():
         scores = compute_fid(
             real,
@@ -145,7 +152,7 @@ def cmd_fid(args: argparse.Namespace) -> None:
             dims=tuple(config.dims),
             batch_size=config.batch_size,
             device=resolve_device(config.device),
-            cache_dir=None if args.no_cache else default_cache_dir(),
+            cache_dir=cache,
         )
     print(f"FID  {real}  vs  {gen}")
     print("dims        FID")
@@ -173,14 +180,36 @@ def check_image_folder(folder: Path, role: str) -> Path:
             )
         if (folder / "imgs").is_dir() and not any(folder.glob("*.png")):
             return folder / "imgs"  # a generated set: its images
+        looks_like_masks(folder, role)
     return folder
 
 
+def looks_like_masks(folder: Path, role: str, sample: int = 8) -> None:
+    """Refuse a folder whose images are masks: the first few all hold only the values 0 and 255 in
+    one channel (a generated set's masks/ is named like its imgs/, so the names cannot tell)."""
+    import numpy as np
+
+    from diag.data.ksdd2 import list_images, open_png
+
+    images = list_images(folder)[:sample]
+    for path in images:
+        array = np.asarray(open_png(path).convert("RGB"))
+        grey = (array[..., :1] == array).all()
+        if not grey or not np.isin(array[..., 0], (0, 255)).all():
+            return
+    raise DiagError(
+        f"{folder} ({role}): holds masks, not images (one channel of 0 and 255 only, e.g. {images[0].name}); "
+        "give a folder of images (a generated set's imgs/, not its masks/)"
+    )
+
+
 def check_output_file(path: Path) -> None:
+    """--json's file can be written: checked before anything is computed."""
     if path.is_dir():
         raise DiagError(f"{path}: is a folder; --json takes a file name")
     if not path.parent.is_dir():
         raise DiagError(f"{path.parent}: folder not found (for --json {path})")
+    ensure_writable_folder(path.parent)
 
 
 def cmd_fid_table(args: argparse.Namespace, config) -> None:
@@ -242,7 +271,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         ensure_writable_folder(args.out)
     train = training_set(args.data, args.scenario, args.generated, args.n_aug)
     result = train_classifier(config.classifier, train, evaluation_set(args.data))
-    print(f"[{config.label}] {args.scenario}, {len(train)} training images, final epoch {config.classifier.epochs}:")
+    print(f"[{config.label(is_replica(args.data))}] {args.scenario}, {len(train)} training images, final epoch {config.classifier.epochs}:")
     print("  " + "  ".join(f"{k} {v:.3f}" for k, v in result.metrics.items()))
     if args.out:
         from diag.files import write_text_atomic
@@ -271,6 +300,7 @@ def cmd_experiment(args: argparse.Namespace) -> None:
     if needs_sets and args.generated is None:
         raise DiagError(f"--generated GEN is needed for {', '.join(needs_sets)} (GEN/<method>/augmented_<N>/imgs/)")
     ensure_writable_folder(args.out)
+    ensure_writable_folder(args.feature_cache or args.out / "feature-cache", "--feature-cache")
     results = run_grid(
         config,
         scenario=args.scenario,
@@ -281,7 +311,7 @@ def cmd_experiment(args: argparse.Namespace) -> None:
         feature_cache=args.feature_cache,
     )
     table = summarize(results, args.scenario)
-    print(f"[{config.label}] {args.scenario}: mean ± std over seeds, paper beside")
+    print(f"[{config.label(is_replica(args.data))}] {args.scenario}: mean ± std over seeds, paper beside")
     print(table.to_string(index=False))
     print(f"rows: {args.out / 'results.csv'}")
 
@@ -370,9 +400,12 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
     overrides = reproduce_overrides(args) + overrides_from_args(args)
     results = args.from_results or args.results or Path("results") / args.profile
     if args.dry_run:
-        from diag.workflow import dry_run
+        from diag.workflow import dry_run, render_plan
 
-        print("\n".join(dry_run(args.profile, results, args.data, overrides)))
+        if args.from_results:
+            print("\n".join(render_plan(args.profile, results, args.out, overrides)))
+        else:
+            print("\n".join(dry_run(args.profile, results, args.data, overrides)))
         return
     reproduce(
         args.profile,
@@ -388,9 +421,9 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
 def reproduce_overrides(args: argparse.Namespace) -> list[str]:
     """The shortcut options as ``SECTION.FIELD=VALUE`` strings."""
     out = []
-    if args.n_aug:
+    if args.n_aug is not None:
         out.append(f"grid.n_augs={args.n_aug}")
-    if args.seeds:
+    if args.seeds is not None:
         out.append(f"grid.seeds={args.seeds}")
     if args.diag_model:
         out.append(f"diag.model={args.diag_model}")
@@ -516,8 +549,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DiagError as error:
         print(f"diag: error: {error}", file=sys.stderr)
         return 2
-    except (PermissionError, NotADirectoryError, IsADirectoryError, FileExistsError, FileNotFoundError) as error:
-        print(f"diag: error: {error.filename or ''}: {error.strerror}", file=sys.stderr)
+    except OSError as error:  # a read-only or full disk, a missing or unreadable path: the user's to fix
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"diag: error: {where}{error.strerror or error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("diag: interrupted", file=sys.stderr)

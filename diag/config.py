@@ -64,12 +64,12 @@ class Config:
     fid: FIDConfig
     grid: GridConfig
 
-    @property
-    def label(self) -> str:
-        """Shown beside every number this config produces."""
+    def label(self, replica: bool) -> str:
+        """Shown beside every number this config produces on data that is (or is not) the offline replica."""
         if self.profile == "demo":
-            return "DEMO numbers (offline replica, small models)"
-        return "paper profile"
+            data = "offline replica" if replica else "prepared data, not the replica"
+            return f"DEMO numbers ({data}, small models)"
+        return "paper profile, on a REPLICA (not KSDD2)" if replica else "paper profile (KSDD2)"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -240,6 +240,9 @@ def validate(config: Config) -> None:
                 f"grid.{key}: must be a non-empty list of {'positive' if key == 'n_augs' else 'non-negative'} "
                 f"integers; got {values!r}"
             )
+        twice = sorted({v for v in values if values.count(v) > 1})
+        if twice:
+            raise ConfigError(f"grid.{key}: {', '.join(map(str, twice))} listed more than once; got {values!r}")
     if not 0 <= config.grid.val_fraction < 1:
         raise ConfigError(f"grid.val_fraction: must be in [0, 1); got {config.grid.val_fraction!r}")
     if not config.fid.dims or not set(config.fid.dims) <= {64, 192, 768, 2048} or config.fid.batch_size < 1:

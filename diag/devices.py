@@ -12,8 +12,17 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
-        return torch.device(device)
+        chosen = torch.device(device)
     except RuntimeError:
         raise ConfigError(
             f"The `device` parameter must be 'auto', 'cpu', 'cuda' or 'cuda:N'. Got {device!r} instead."
         ) from None
+    if chosen.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ConfigError(f"--device {device}: this machine has no CUDA GPU that torch can use; use cpu or auto")
+        if chosen.index is not None and chosen.index >= count:
+            raise ConfigError(f"--device {device}: this machine has {count} CUDA GPU(s), cuda:0 to cuda:{count - 1}")
+    elif chosen.type not in ("cpu", "mps"):
+        raise ConfigError(f"--device {device}: expected auto, cpu, cuda or cuda:N")
+    return chosen

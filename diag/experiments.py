@@ -31,7 +31,7 @@ from diag.classify.train import encode, fit, predict
 from diag.config import Config
 from diag.data.fingerprint import data_fingerprint
 from diag.devices import resolve_device
-from diag.errors import ConfigError
+from diag.errors import ConfigError, DataError
 from diag.files import sha1_of_files, write_atomic
 from diag.metrics import best_f1_threshold, evaluate_scores
 
@@ -49,6 +49,15 @@ METHOD_NAMES = {
 }
 
 
+# who makes each method's set, and whether with procedural masks: a set is used only where it belongs
+SET_MAKERS: dict[str, tuple[str, bool | None]] = {
+    "diag": ("diag", False),
+    PROCEDURAL: ("diag", True),
+    "memseg": ("memseg", None),
+    "inout": ("inout", None),
+}
+
+
 def grid_methods(scenario: str) -> list[str]:
     """The rows of a scenario's grid: Table I's methods plus the procedural-mask DIAG; Table II's plus "none"."""
     return list(ZERO_SHOT_METHODS) if scenario == "zero-shot" else ["none", *GENERATORS]
@@ -59,6 +68,17 @@ KEY = ["scenario", "method", "n_aug", "seed"]
 
 def generated_dir(generated: Path | str, method: str, n_aug: int) -> Path:
     return Path(generated) / method / f"augmented_{n_aug}"
+
+
+def method_set(generated: Path | str, method: str, n_aug: int, data: Path | str) -> Path:
+    """``method``'s set at ``n_aug``, once checked to be one: made from ``data`` by the method's generator,
+    its first ``n_aug`` images unchanged since they were written (``output.check_set``)."""
+    from diag.generate.output import check_set
+
+    folder = generated_dir(generated, method, n_aug)
+    generator, procedural = SET_MAKERS[method]
+    check_set(folder, data, n_aug, generator, procedural)
+    return folder
 
 
 def set_fingerprint(folder: Path | None) -> str:
@@ -145,23 +165,50 @@ def run_cell(
     return row
 
 
+ROW_COLUMNS = (*KEY, "settings_id", "generated_sha1", "data_fingerprint")
+
+
 def read_rows(out: Path | str) -> pd.DataFrame:
-    """Every row of ``out/results.csv`` (empty when there is none)."""
+    """Every row of ``out/results.csv`` (empty when there is none); a damaged file is one DataError."""
     path = Path(out) / "results.csv"
-    return pd.read_csv(path) if path.is_file() else pd.DataFrame(columns=[*KEY, "settings_id", "generated_sha1"])
+    if not path.is_file():
+        return pd.DataFrame(columns=list(ROW_COLUMNS))
+    try:
+        rows = pd.read_csv(path)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as error:
+        raise DataError(f"{path}: not a results table diag wrote ({str(error).splitlines()[0]}); move it away") from None
+    missing = [c for c in ROW_COLUMNS if c not in rows]
+    if missing:
+        raise DataError(f"{path}: not a results table diag wrote (no column {', '.join(missing)}); move it away")
+    try:
+        rows = rows.astype({"n_aug": int, "seed": int})
+    except (ValueError, TypeError):
+        raise DataError(f"{path}: n_aug and seed must be whole numbers in every row; move it away") from None
+    return rows
 
 
-def current_rows(rows: pd.DataFrame, settings: str | None = None) -> pd.DataFrame:
-    """The rows of one run: ``settings`` (default: the newest row's), the newest row per cell."""
+def current_rows(rows: pd.DataFrame, data_fingerprint: str, settings: str | None = None) -> pd.DataFrame:
+    """The rows of one run on this data: ``settings`` when any row has them, else the newest row's
+    settings among this data's rows; the newest row per cell. Rows of other data are never taken."""
+    rows = rows[rows["data_fingerprint"] == data_fingerprint] if "data_fingerprint" in rows else rows.iloc[0:0]
     if rows.empty or "settings_id" not in rows:
         return rows.iloc[0:0]
-    settings = settings or rows["settings_id"].iloc[-1]
+    if settings is None or settings not in set(rows["settings_id"]):
+        settings = rows["settings_id"].iloc[-1]
     rows = rows[rows["settings_id"] == settings]
     return rows.drop_duplicates(KEY, keep="last").reset_index(drop=True)
 
 
+def left_out(rows: pd.DataFrame, kept: pd.DataFrame, data_fingerprint: str) -> dict[str, int]:
+    """How many rows of ``rows`` a render leaves out, by why: made on other data, or with other settings."""
+    other_data = int((rows["data_fingerprint"] != data_fingerprint).sum()) if len(rows) else 0
+    return {"other data": other_data, "other settings": len(rows) - other_data - len(kept)}
+
+
 def grid_cells(scenario: str, methods: Sequence[str], n_augs: Sequence[int], seeds: Sequence[int]) -> list[tuple]:
     """(scenario, method, n_aug, seed) of a grid; the "none" reference has n_aug 0."""
+    if not methods:
+        raise ConfigError(f"--methods: no method given; choose among {', '.join(METHODS)}")
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise ConfigError(f"The `methods` parameter must be among {METHODS}. Got {list(methods)} instead.")
@@ -196,7 +243,10 @@ def run_grid(
     out, data = Path(out), Path(data)
     settings = cell_settings(config, data_fingerprint(data))
     sid = settings_id(settings)
-    sets = {(m, n): set_fingerprint(None if m == "none" else generated_dir(generated, m, n)) for _, m, n, _ in cells}
+    needed = list(dict.fromkeys((m, n) for _, m, n, _ in cells if m != "none"))
+    if needed and generated is None:
+        raise ConfigError(f"generated sets are needed for {', '.join(sorted({m for m, _ in needed}))}")
+    sets = {(m, n): set_fingerprint(method_set(generated, m, n, data)) for m, n in needed} | {("none", 0): "none"}
 
     def this_grid(rows: pd.DataFrame) -> pd.DataFrame:
         """Rows made with these settings, for these cells, on the generated sets that are here now."""

@@ -28,27 +28,55 @@ def is_temporary(path: Path) -> bool:
     return path.name.startswith(".") and path.name.endswith(TEMP_SUFFIX)
 
 
+MARKER = ".diag-partial"
+"""A file ``new_folder`` puts in each folder it is still writing: only a folder holding it is a
+leftover of ours (a killed run's), which a later run may remove. A user's ``.out.backup/`` is not."""
+
+
+def is_our_leftover(folder: Path) -> bool:
+    return folder.is_dir() and not folder.is_symlink() and (folder / MARKER).is_file()
+
+
 @contextlib.contextmanager
 def new_folder(out: Path | str) -> Iterator[Path]:
     """A hidden folder beside ``out`` to write into; it becomes ``out`` when the block succeeds and is
     removed on any failure, so nothing half-written is ever left. ``out`` must be missing or empty.
-    Leftovers of an earlier run that was killed (SIGKILL runs no cleanup) are removed first."""
+    Leftovers of an earlier run that was killed (SIGKILL runs no cleanup) are removed first: only
+    folders that carry our marker, never another folder that merely shares the name's prefix."""
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise DataError(f"{out}: exists and is not a folder; choose another --out")
     if out.exists() and any(out.iterdir()):
         raise DataError(f"{out}: already exists and is not empty; choose another --out or remove it")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    ensure_writable_folder(out.parent)
     for stale in out.parent.glob(f".{out.name}.*"):
-        if stale.is_dir():
+        if is_our_leftover(stale):
             shutil.rmtree(stale, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
+        (tmp / MARKER).write_text("a folder diag is writing; removed or renamed when it finishes\n")
         yield tmp
+        (tmp / MARKER).unlink()
         if out.exists():
             out.rmdir()
         tmp.rename(out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def refuse_foreign_folder(folder: Path, record: str, what: str) -> None:
+    """A non-empty ``folder`` without diag's ``record`` file (or the ``MARKER`` of a run of ours still
+    writing it) was not made by diag: never write into it."""
+    if not folder.is_dir() or (folder / record).is_file() or (folder / MARKER).is_file():
+        return
+    held = sorted(p.name for p in folder.iterdir())
+    if held:
+        shown = ", ".join(held[:3]) + (f" and {len(held) - 3} more" if len(held) > 3 else "")
+        raise DataError(
+            f"{folder}: not empty and not {what} made by diag (no {record}); it holds {shown}. "
+            "Choose an empty or new folder."
+        )
 
 
 def write_atomic(path: Path | str, write: Callable[[Path], None]) -> Path:
@@ -68,18 +96,18 @@ def write_text_atomic(path: Path | str, text: str) -> Path:
     return write_atomic(path, lambda tmp: tmp.write_text(text))
 
 
-def ensure_writable_folder(folder: Path | str) -> Path:
+def ensure_writable_folder(folder: Path | str, what: str = "--out") -> Path:
     """Make ``folder`` if needed and prove it takes a file: a one-line error before any compute."""
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
-        raise DataError(f"{folder}: exists and is not a folder; choose another --out")
+        raise DataError(f"{folder}: exists and is not a folder; choose another {what}")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         probe = temporary_name(folder / ".write-test")
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as error:
-        raise DataError(f"{folder}: cannot write here ({error.strerror})") from None
+        raise DataError(f"{folder}: cannot write here ({error.strerror}); choose another {what}") from None
     return folder
 
 

@@ -1,4 +1,5 @@
-"""Tiny, randomly initialised diffusion pipelines built offline, for tests and benchmarks.
+"""Tiny, randomly initialised diffusion pipelines built offline, for tests and benchmarks, and
+generated sets written from existing images (``copied_set``).
 
 They run the real diffusers pipeline code with the real latent geometry (a VAE with four
 blocks: scale factor 8) at a fraction of the cost, so the generators' logic can be tested
@@ -7,9 +8,43 @@ without any download. Nothing in the package's own code paths uses them.
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Sequence
+
 import torch
 
 from diag.demo_model.tokenizer import build_clip_tokenizer
+
+
+def copied_set(
+    data: Path | str,
+    out: Path | str,
+    sources: Sequence[Path],
+    generator: str = "diag",
+    masks: str = "gt",
+    mask_sources: Sequence[Path] | None = None,
+    **settings,
+) -> Path:
+    """A generated set in diag's layout (``set.json``, hashed rows) whose images are copies of ``sources``
+    (masks of ``mask_sources``, else empty): a stand-in for a generator's output that every consumer
+    accepts as made from ``data`` by ``generator``."""
+    import numpy as np
+    from PIL import Image
+
+    from diag.generate.output import OutputWriter
+
+    writer = OutputWriter(out)
+    recorded = writer.prepare(generator, data, {"masks": masks, **settings} if generator == "diag" else settings)
+    for index, source in enumerate(sources):
+        image = Image.open(source).convert("RGB")
+        mask = (
+            np.asarray(Image.open(mask_sources[index]).convert("L")) > 0
+            if mask_sources
+            else np.zeros((image.height, image.width), bool)
+        )
+        writer.write(index, image, mask, {"source": Path(source).name, **recorded})
+    writer.finish()
+    return Path(out)
 
 
 def tiny_vae(sample_size: int):

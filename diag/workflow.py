@@ -29,6 +29,7 @@ import pandas as pd
 from diag import experiments
 from diag.config import Config, build_config
 from diag.data.fingerprint import data_fingerprint, is_replica
+from diag.classify.data import SCENARIOS
 from diag.data.ksdd2 import read_manifest, split_by_label
 from diag.errors import ConfigError, DataError, MissingResult
 from diag.files import write_text_atomic
@@ -57,9 +58,7 @@ class Run:
     @property
     def label(self) -> str:
         """The label beside every number: a replica is always named."""
-        if self.config.profile == "demo":
-            return self.config.label
-        return "paper profile, on a REPLICA (not KSDD2)" if self.replica else "paper profile (KSDD2)"
+        return self.config.label(self.replica)
 
     @property
     def numbers(self) -> str:
@@ -67,7 +66,7 @@ class Run:
         return "DEMO" if self.config.profile == "demo" else ("replica" if self.replica else "ours")
 
     def summary(self) -> str:
-        data = "offline replica" if self.replica else "prepared KSDD2"
+        data = "offline replica" if self.replica else "prepared data"
         overrides = ", ".join(self.overrides) or "none"
         return f"{self.label} · data: {data} ({data_fingerprint(self.data)}) · overrides: {overrides}"
 
@@ -129,9 +128,11 @@ class Run:
         methods = experiments.grid_methods(scenario)
         out = self.results / scenario
         if not self.compute:
-            rows = experiments.current_rows(experiments.read_rows(out))
+            from diag.audit import shown_rows
+
+            rows, _ = shown_rows(self.results, scenario, self.data, self.config)
             if rows.empty:
-                raise MissingResult(f"{out / 'results.csv'}: no grid rows")
+                raise MissingResult(f"{out / 'results.csv'}: no grid rows made on this data")
             return rows
         for method in methods:
             for n_aug in self.config.grid.n_augs:
@@ -234,7 +235,7 @@ class Run:
         """What this run's results lack or do otherwise than the profile (the banner's lines)."""
         from diag.audit import SCOPES, audit
 
-        return audit(self.config.profile, self.results, self.data, tuple(scopes or SCOPES))
+        return audit(self.config.profile, self.results, self.data, tuple(scopes or SCOPES), self.config)
 
     def banner(self, *scopes: str) -> None:
         """A visible warning on the page when its results are partial or made with other settings.
@@ -245,15 +246,31 @@ class Run:
         from IPython.display import HTML, display
 
         lines = self.differences(("data", "sets", *scopes))
-        if not lines:
-            return
-        items = "".join(f"<li>{escape(line)}</li>" for line in lines)
-        display(
-            HTML(
-                f'<div class="admonition warning"><p class="admonition-title">Partial / non-{self.config.profile} '
-                f"settings: these numbers are not the {self.config.profile} profile's</p><ul>{items}</ul></div>"
+        if lines:
+            items = "".join(f"<li>{escape(line)}</li>" for line in lines)
+            display(
+                HTML(
+                    f'<div class="admonition warning"><p class="admonition-title">Partial / non-{self.config.profile} '
+                    f"settings: these numbers are not the {self.config.profile} profile's</p><ul>{items}</ul></div>"
+                )
             )
-        )
+        notes = self.left_out(scopes)
+        if notes:
+            display(HTML(f'<div class="admonition note"><p>{escape(" ".join(notes))}</p></div>'))
+
+    def left_out(self, scenarios: Sequence[str]) -> list[str]:
+        """What a grid page leaves out of its results.csv: rows made with other settings (kept, never mixed)."""
+        from diag.audit import shown_rows
+
+        notes = []
+        for scenario in (s for s in scenarios if s in SCENARIOS):
+            _, left = shown_rows(self.results, scenario, self.data, self.config)
+            if left["other settings"]:
+                notes.append(
+                    f"Not shown: {left['other settings']} row(s) of {scenario}/results.csv made with other "
+                    "settings (kept in the file, never averaged with these)."
+                )
+        return notes
 
 
 def escape(text: str) -> str:
@@ -425,5 +442,24 @@ def dry_run(
         f"FID at N_aug {fid_n}: {len(experiments.GENERATORS)} sets against {n_pos} real positives, "
         f"dims {config.fid.dims}"
     )
-    lines.append("execute 7 notebooks, build the book")
+    from diag.book import NOTEBOOKS
+
+    lines.append(f"execute {len(NOTEBOOKS)} notebooks ({', '.join(NOTEBOOKS)}), build the book")
+    return lines
+
+
+def render_plan(profile: str, results_dir: Path | str, out: Path | str, overrides: Sequence[str] = ()) -> list[str]:
+    """What ``diag reproduce --from-results`` does: nothing is computed, nothing is written in the results."""
+    from diag.book import NOTEBOOKS
+
+    results = Path(results_dir)
+    build_config(profile, overrides)  # the same one-line errors as the real run
+    manifest = results / "manifest.json"
+    recorded = json.loads(manifest.read_text()) if manifest.is_file() else {}
+    lines = [
+        f"profile {profile}; render the results in {results} (nothing is computed or written there)",
+        f"data: {recorded.get('data', 'as --data gives')} ({recorded.get('data_fingerprint', 'no manifest.json')})",
+    ]
+    lines += [f"execute {name} with compute=False (what the results lack is said on its page)" for name in NOTEBOOKS]
+    lines.append(f"build the site into {out}")
     return lines

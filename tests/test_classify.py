@@ -20,13 +20,15 @@ from diag.data.ksdd2 import load_image, read_manifest, split_by_label
 from diag.config import profile_config
 
 
-def make_generated(replica: Path, out: Path, n: int) -> Path:
-    """A generated set in our output layout, made of the replica's test positives."""
-    (out / "imgs").mkdir(parents=True)
-    positives = [s for s in read_manifest(replica, "test") if s.is_positive]
-    for i in range(n):
-        shutil.copy(positives[i % len(positives)].image_path, out / "imgs" / f"{i:05d}.png")
-    return out
+def make_generated(replica: Path, out: Path, n: int, generator: str | None = None, **settings) -> Path:
+    """A generated set in our output layout, made of the replica's test positives (generator: the folder's method)."""
+    from diag.testing import copied_set
+
+    positives = [s.image_path for s in read_manifest(replica, "test") if s.is_positive]
+    method = generator or out.parent.name
+    return copied_set(replica, out, [positives[i % len(positives)] for i in range(n)],
+                      "diag" if method == "diag-procedural" else method,
+                      masks="procedural" if method == "diag-procedural" else "gt", **settings)
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +46,7 @@ def test_training_sets(replica: Path, generated: Path) -> None:
     assert reference.labels.sum() == len(positives) and len(reference) == len(negatives) + len(positives)
     with pytest.raises(ValueError, match="needs generated positives"):
         training_set(replica, "zero-shot")
-    with pytest.raises(Exception, match="fewer than n_aug = 50"):
+    with pytest.raises(Exception, match="6 finished images, fewer than the 50 asked for"):
         training_set(replica, "zero-shot", generated, 50)
 
 

@@ -12,6 +12,9 @@ import diag.experiments as experiments
 from diag.config import build_config
 from diag.errors import ConfigError
 from diag.experiments import run_grid, summarize
+from diag.data.fingerprint import data_fingerprint
+from diag.data.ksdd2 import read_manifest
+from diag.testing import copied_set
 from tests.test_classify import make_generated
 
 
@@ -65,8 +68,9 @@ def test_a_cell_is_redone_when_its_generated_set_changes(replica: Path, generate
     sets = tmp_path / "generated"
     shutil.copytree(generated, sets)
     first = grid(replica, sets, tmp_path / "results", seeds=[0], methods=("diag", "memseg"))
-    image = sets / "memseg" / "augmented_4" / "imgs" / "00001.png"
-    image.write_bytes((sets / "memseg" / "augmented_4" / "imgs" / "00000.png").read_bytes())  # the set changed
+    shutil.rmtree(sets / "memseg" / "augmented_4")  # the set made again, with other images
+    positives = [s.image_path for s in read_manifest(replica, "train") if s.is_positive]
+    copied_set(replica, sets / "memseg" / "augmented_4", positives[:4], "memseg")
     trained = []
     original = experiments.fit
     monkeypatch.setattr(experiments, "fit", lambda *a, **k: trained.append(1) or original(*a, **k))
@@ -112,8 +116,12 @@ def test_rows_made_with_other_settings_are_kept_but_never_mixed(replica: Path, g
     assert two["settings_id"].iloc[0] != three["settings_id"].iloc[0]
     everything = experiments.read_rows(out)
     assert len(everything) == 4  # the 2-epoch rows are still in the file
-    shown = experiments.current_rows(everything)
+    fingerprint = data_fingerprint(replica)
+    shown = experiments.current_rows(everything, fingerprint)
     assert set(shown["epochs"]) == {3} and len(shown) == 2  # what the book averages: one run's rows
+    asked = experiments.current_rows(everything, fingerprint, two["settings_id"].iloc[0])
+    assert set(asked["epochs"]) == {2}  # the settings a render asks for, not merely the newest
+    assert experiments.current_rows(everything, "sha1:other").empty  # never rows of other data
     paper = run_grid(build_config("paper", ["grid.n_augs=4", "grid.seeds=0", "classifier.weights=none",
                                             "classifier.epochs=1", "classifier.device=cpu", "classifier.batch_size=8"]),
                      scenario="zero-shot", methods=["diag"], data=replica, generated=generated, out=out, progress=False)
@@ -132,8 +140,10 @@ def test_fid_table_is_redone_only_when_a_set_changes(replica: Path, tmp_path: Pa
     monkeypatch.setattr(features, "compute_fid", lambda *a, **k: calls.append(1) or original(*a, **k))
     pd.testing.assert_frame_equal(fid_table(replica, tmp_path, 4), first)
     assert calls == []  # same sets: read from fid_4.csv
-    images = experiments.generated_dir(tmp_path / "generated", "diag", 4) / "imgs"
-    (images / "00001.png").write_bytes((images / "00000.png").read_bytes())
+    folder = experiments.generated_dir(tmp_path / "generated", "diag", 4)
+    shutil.rmtree(folder)
+    positives = [s.image_path for s in read_manifest(replica, "train") if s.is_positive]
+    copied_set(replica, folder, positives[:4], "diag")  # made again, with other images
     again = fid_table(replica, tmp_path, 4)
     assert len(calls) == len(experiments.GENERATORS)
     changed = lambda frame: frame.set_index("method")["generated_sha1"]

@@ -221,13 +221,11 @@ def test_cli_fid_table_runs_with_the_default_device(replica: Path, tmp_path: Pat
     """`diag fid --table` without --device: "auto" must be resolved before it reaches torch."""
     from diag.data.ksdd2 import read_manifest
 
+    from diag.testing import copied_set
+
     positives = [s for s in read_manifest(replica, "train") if s.is_positive][:3]
     for method in ("memseg", "inout", "diag"):
         folder = tmp_path / "results" / "generated" / method / "augmented_3"
-        for sub in ("imgs", "masks"):
-            (folder / sub).mkdir(parents=True)
-        for i, sample in enumerate(positives):
-            shutil.copyfile(sample.image_path, folder / "imgs" / f"{i:05d}.png")
-            shutil.copyfile(sample.mask_path, folder / "masks" / f"{i:05d}.png")
+        copied_set(replica, folder, [s.image_path for s in positives], method, mask_sources=[s.mask_path for s in positives])
     assert main(["fid", "--table", str(tmp_path / "results"), "--n-aug", "3", "--data", str(replica), "--dims", "64"]) == 0
     assert (tmp_path / "results" / "fid_3.csv").is_file() and (tmp_path / "results" / "realism_3.csv").is_file()

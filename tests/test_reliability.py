@@ -87,7 +87,7 @@ CASES: list[tuple[str, Callable[[Path, Path], list[str]], str]] = [
                                        "--val-fraction", "1.5"], "grid.val_fraction"),
     ("no generated sets", lambda r, w: ["experiment", "--scenario", "zero-shot", "--data", str(r)], "--generated GEN"),
     ("FID of a data folder", lambda r, w: ["fid", str(r), str(w / "masks")], "a prepared data folder"),
-    ("FID of masks", lambda r, w: ["fid", str(w / "masks2"), str(w / "masks")], "holds masks such as"),
+    ("FID of masks", lambda r, w: ["fid", str(w / "masks2"), str(w / "masks")], "holds masks"),
     ("json is a folder", lambda r, w: ["fid", str(w / "textures"), str(w / "masks"), "--json", str(w / "folder-out")],
      "is a folder; --json takes a file name"),
     ("unknown section", lambda r, w: ["reproduce", "--set", "foo.bar=1"], "unknown section 'foo'"),
@@ -178,6 +178,7 @@ def test_a_prompt_file_edit_is_a_different_set(replica: Path, tmp_path: Path) ->
     prompts.write_text("prompts: [white marks on the wall]\n")
     writer = OutputWriter(tmp_path / "set")
     first = writer.prepare("diag", replica, {"prompts": str(prompts), "prompt_set": {"prompts": ["white marks on the wall"]}})
+    writer.write(0, Image.new("RGB", (224, 632)), np.zeros((632, 224), bool), first)  # one finished image
     with pytest.raises(Exception, match="prompt_set="):
         writer.prepare("diag", replica, {"prompts": str(prompts), "prompt_set": {"prompts": ["copper metal scratches"]}})
     assert first["generator"] == "diag"
@@ -229,7 +230,8 @@ def test_prepare_labels_from_the_full_resolution_mask(tmp_path: Path, capsys: py
     assert labels == ["positive", "positive"]
     assert np.asarray(PILImage.open(tmp_path / "prep" / "train" / "10001_GT.png")).any()
     assert not list(tmp_path.glob(".prep.*"))  # no temporary folder left behind
-    (tmp_path / ".again.killed123").mkdir()  # what a SIGKILL during an earlier run leaves
+    (tmp_path / ".again.killed123").mkdir()  # what a SIGKILL during an earlier run leaves: our marker inside
+    (tmp_path / ".again.killed123" / ".diag-partial").write_text("")
     assert main(["data", "prepare", "--src", str(src), "--out", str(tmp_path / "again")]) == 0
     assert not list(tmp_path.glob(".again.*"))
 

@@ -15,8 +15,7 @@ import torch
 from PIL import Image
 
 from diag.data.ksdd2 import HEIGHT, WIDTH, load_image, read_manifest, split_by_label
-from diag.errors import ConfigError, DataError
-from diag.data.ksdd2 import list_images
+from diag.errors import ConfigError
 
 SCENARIOS = ("zero-shot", "full-shot")
 INPUT_SIZES = {"paper": (HEIGHT, WIDTH), "release": (704, 256)}  # (height, width)
@@ -33,13 +32,12 @@ class LabelledPaths:
         return len(self.paths)
 
 
-def generated_images(generated: Path | str, n_aug: int) -> list[Path]:
-    """The first ``n_aug`` images of a generated set (``imgs/`` of our output layout)."""
-    folder = Path(generated) / "imgs"
-    images = list_images(folder)
-    if len(images) < n_aug:
-        raise DataError(f"{folder}: {len(images)} images, fewer than n_aug = {n_aug}")
-    return images[:n_aug]
+def generated_images(generated: Path | str, n_aug: int, data: Path | str) -> list[Path]:
+    """The first ``n_aug`` images of a generated set, checked against its ``set.json``: made from
+    ``data``, and each image still the one the generator wrote."""
+    from diag.generate.output import check_set
+
+    return check_set(generated, data, n_aug)
 
 
 def training_set(data: Path | str, scenario: str, generated: Path | str | None = None, n_aug: int = 0) -> LabelledPaths:
@@ -53,7 +51,7 @@ def training_set(data: Path | str, scenario: str, generated: Path | str | None =
         paths += [s.image_path for s in positives]
         labels += [1] * len(positives)
     if generated is not None and n_aug > 0:
-        extra = generated_images(generated, n_aug)
+        extra = generated_images(generated, n_aug, data)
         paths += extra
         labels += [1] * len(extra)
     if sum(labels) == 0:

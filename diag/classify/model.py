@@ -43,9 +43,7 @@ def build_resnet50(weights: str | Path = "imagenet") -> nn.Module:
                 f"Got {str(weights)!r}, which does not exist."
             )
         network = torchvision.models.resnet50(weights=None)
-        state = {
-            k: v for k, v in torch.load(path, map_location="cpu", weights_only=True).items() if not k.startswith("fc.")
-        }
+        state = {k: v for k, v in read_state_dict(path).items() if not k.startswith("fc.")}
         expected = {k: v.shape for k, v in network.state_dict().items() if not k.startswith("fc.")}
         if {k: v.shape for k, v in state.items()} != expected:
             wrong = sorted(set(expected) ^ set(state)) or [k for k in expected if state[k].shape != expected[k]]
@@ -53,6 +51,18 @@ def build_resnet50(weights: str | Path = "imagenet") -> nn.Module:
         network.load_state_dict(state, strict=False)
     network.fc = nn.Linear(network.fc.in_features, 1)
     return network
+
+
+def read_state_dict(path: Path) -> dict:
+    """A state dict of tensors, read without running any code from the file (``weights_only``)."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # a pickle with code, a truncated or foreign file: torch raises several kinds
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ConfigError(f"{path}: not a readable state dict of tensors ({first[:160]})") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ConfigError(f"{path}: not a state dict of tensors (a dict of name -> tensor)")
+    return state
 
 
 class ResNetClassifier(nn.Module):

@@ -12,8 +12,11 @@ resumable, verified download without pulling a hub client along.
 
 from __future__ import annotations
 
+import re
 import shutil
+import socket
 import tempfile
+import urllib.error
 import urllib.request
 import zipfile
 from pathlib import Path
@@ -21,7 +24,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from diag.errors import DataError
-from diag.files import file_digest
+from diag.files import ensure_writable_folder, file_digest
 
 KSDD2_URL = "https://go.vicos.si/kolektorsdd2"  # redirects to data.vicos.si/.../KolektorSDD2.zip
 KSDD2_SIZE = 853_126_555
@@ -41,6 +44,23 @@ def fetch(url: str, part: Path, expected_size: int | None, timeout: float = 60.0
         part.unlink()
         have = 0
     request = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
+    try:
+        receive(request, part, have, expected_size, timeout)
+    except urllib.error.HTTPError as error:
+        raise DataError(f"{url}: the server answered {error.code} {error.reason}; {RETRY}") from None
+    except (urllib.error.URLError, socket.timeout, ConnectionError) as error:
+        reason = getattr(error, "reason", error)
+        raise DataError(f"{url}: could not download ({reason}); {RETRY}") from None
+
+
+RETRY = (
+    "check the network and run the same command again (what arrived is kept and continued), "
+    "or download the archive yourself and unzip it"
+)
+
+
+def receive(request: urllib.request.Request, part: Path, have: int, expected_size: int | None, timeout: float) -> None:
+    """Append the response to ``part`` (or write it anew when the server ignores the range)."""
     with urllib.request.urlopen(request, timeout=timeout) as response:
         resumed = response.status == 206
         mode = "ab" if resumed else "wb"
@@ -111,8 +131,11 @@ def download(
     sha256: str | None = KSDD2_SHA256,
 ) -> Path:
     """Download, verify and unpack KSDD2 into ``out``; returns the folder with train/ and test/."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    if sha256 is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", sha256):
+        raise DataError(f"--sha256: expected 64 hexadecimal digits; got {sha256!r}")
+    if not url.startswith(("http://", "https://", "file:")):
+        raise DataError(f"--url: expected an http(s) address; got {url!r}")
+    out = ensure_writable_folder(out)
     archive = out / ARCHIVE_NAME
     if not archive.exists():
         part = out / (ARCHIVE_NAME + ".part")

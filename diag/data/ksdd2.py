@@ -55,16 +55,30 @@ def mask_path_for(image_path: Path) -> Path:
     return image_path.with_name(image_path.stem + MASK_SUFFIX + image_path.suffix)
 
 
+WIDE_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")  # 16-bit greyscale (PNG opens it as one of these)
+
+
+def eight_bit(image: Image.Image, path: Path | str) -> Image.Image:
+    """``image`` with 8 bits per channel. PIL's ``convert("RGB")`` clips a 16-bit greyscale image at
+    255, so every pixel above 255 of 65535 became white; we keep the top 8 bits instead."""
+    if image.mode in WIDE_MODES:
+        array = np.asarray(image).astype(np.int64) >> 8
+        return Image.fromarray(array.clip(0, 255).astype(np.uint8), "L")
+    if image.mode == "F":
+        raise DataError(f"{path}: a floating-point image (mode F); save it as an 8- or 16-bit PNG")
+    return image
+
+
 def open_png(path: Path) -> Image.Image:
-    """Open and fully decode a PNG, turning every failure into a one-line DataError."""
+    """Open and fully decode an image at 8 bits per channel, turning every failure into a one-line DataError."""
     if not path.is_file():
         raise DataError(f"{path}: file not found")
     try:
         image = Image.open(path)
         image.load()
-    except (UnidentifiedImageError, OSError, SyntaxError) as error:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
         raise DataError(f"{path}: unreadable image ({error})") from None
-    return image
+    return eight_bit(image, path)
 
 
 def load_image(path: Path | str) -> np.ndarray:

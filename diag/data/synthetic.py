@@ -253,6 +253,8 @@ def synthesize(out: Path | str, *, scale: str = "demo", seed: int = 0, progress:
     """Write the replica into ``out`` (prepared layout), plus ``replica.json`` and ``contact_sheet.png``."""
     if scale not in SCALES:
         raise ConfigError(f"The `scale` parameter must be one of {sorted(SCALES)}. Got {scale!r} instead.")
+    if not isinstance(seed, int) or seed < 0:
+        raise ConfigError(f"--seed: must be a whole number >= 0 (it seeds numpy's generators); got {seed!r}")
     out = Path(out)
     n_train_pos, n_train_neg, n_test_pos, n_test_neg = SCALES[scale]
     counts, kinds_count = {}, {k: 0 for k in RENDERERS}

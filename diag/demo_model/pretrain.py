@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import time
+import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -37,8 +38,8 @@ from tqdm.auto import tqdm
 
 from diag.demo_model import build
 from diag.demo_model.corpus import render_corpus
-from diag.errors import ConfigError
-from diag.files import write_atomic
+from diag.errors import ConfigError, DataError
+from diag.files import MARKER, ensure_writable_folder, refuse_foreign_folder, write_atomic, write_text_atomic
 from diag.generate.objective import offset_noise, training_target
 
 
@@ -120,9 +121,12 @@ def corpus_for(out: Path, config: PretrainConfig, progress: bool) -> tuple[np.nd
     recipe = corpus_recipe(config)
     path = out / "corpus.npz"
     if path.is_file():
-        kept = np.load(path)
-        if kept["recipe"].tolist() == recipe:
-            return kept["images"], kept["masks"], kept["captions"].tolist()
+        try:  # never unpickle: a damaged or foreign file is rendered anew
+            with np.load(path, allow_pickle=False) as kept:
+                if kept["recipe"].tolist() == recipe:
+                    return kept["images"], kept["masks"], kept["captions"].tolist()
+        except (ValueError, OSError, KeyError, EOFError, zipfile.BadZipFile):
+            pass
     images, masks, captions = render_corpus(
         config.seed,
         config.corpus_size,
@@ -153,8 +157,7 @@ def pretrain(
         raise ConfigError(
             f"The `stop_at` parameter must be in [1, steps={config.steps}]. Got {config.stop_at!r} instead."
         )
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = claim_folder(Path(out))
     torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
     g = torch.Generator().manual_seed(config.seed)
@@ -167,7 +170,7 @@ def pretrain(
     vae, unet = build.build_vae().to(device), build.build_unet().to(device)
     scheduler = build.training_scheduler()
     checkpoint = out / "checkpoint.pt"
-    state = torch.load(checkpoint, weights_only=False, map_location=device) if checkpoint.is_file() else None
+    state = load_checkpoint(checkpoint, device) if checkpoint.is_file() else None
 
     # 2. phase 1: the VAE (skipped on resume)
     if state is None:
@@ -233,7 +236,8 @@ def pretrain(
     pipe.save_pretrained(out, safe_serialization=True)
     checkpoint.unlink()  # resume state only; the shipped folder holds just the model
     (out / "corpus.npz").unlink()
-    (out / "training.json").write_text(
+    write_text_atomic(
+        out / "training.json",
         json.dumps(
             {
                 **asdict(config),
@@ -249,6 +253,29 @@ def pretrain(
             },
             indent=2,
         )
-        + "\n"
+        + "\n",
     )
+    (out / MARKER).unlink()
     return out
+
+
+def claim_folder(out: Path) -> Path:
+    """``out`` for a pretraining run: new, empty, or an unfinished run of ours (it carries our marker).
+    A folder holding anything else, a finished model included, is never written into."""
+    if (out / "training.json").is_file() and not (out / MARKER).is_file():
+        raise DataError(f"{out}: already holds a finished model (training.json); choose a new --out")
+    refuse_foreign_folder(out, MARKER, "a pretraining run")
+    ensure_writable_folder(out)
+    (out / MARKER).write_text("a demo model diag is pretraining; run the same command to resume\n")
+    return out
+
+
+def load_checkpoint(path: Path, device) -> dict:
+    """A resume state, read without running any code from the file (``weights_only``)."""
+    try:
+        return torch.load(path, weights_only=True, map_location=device)
+    except Exception as error:  # torch raises UnpicklingError, RuntimeError or others for a bad file
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise DataError(
+            f"{path}: not a resume state diag wrote ({first[:200]}); move it away to start the run over"
+        ) from None

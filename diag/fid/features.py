@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
-from diag.data.ksdd2 import list_images
+from diag.data.ksdd2 import eight_bit, list_images
 from diag.errors import ConfigError, DataError
 from diag.files import write_atomic
 from diag.fid.frechet import fid_from_features
@@ -37,8 +37,8 @@ def decode(path: Path, data: bytes | None = None) -> torch.Tensor:
     """One image as pytorch-fid reads it: RGB in [0, 1], (3, H, W), at its own size."""
     try:
         with Image.open(io.BytesIO(data) if data is not None else path) as image:
-            array = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
-    except (UnidentifiedImageError, OSError, SyntaxError) as error:
+            array = np.asarray(eight_bit(image, path).convert("RGB"), dtype=np.float32) / 255.0
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
         raise DataError(f"{path}: unreadable image ({error})") from None
     return torch.from_numpy(array).permute(2, 0, 1)
 

@@ -114,7 +114,7 @@ def realism_table(
 ) -> pd.DataFrame:
     """Per method: the probe's AUROC on defect crops and on whole images, against the training positives."""
     from diag.data.fingerprint import data_fingerprint
-    from diag.experiments import generated_dir, set_fingerprint, write_csv_atomic
+    from diag.experiments import generated_dir, method_set, set_fingerprint, write_csv_atomic
     from diag.fid.features import extract_features
     from diag.fid.inception import load_fid_inception
     from diag.fid.table import current_table
@@ -125,7 +125,7 @@ def realism_table(
         if path.is_file():
             return pd.read_csv(path)
         raise MissingResult(f"{path}: realism table missing")
-    sets = {m: set_fingerprint(generated_dir(results / "generated", m, n_aug)) for m in methods}
+    sets = {m: set_fingerprint(method_set(results / "generated", m, n_aug, data)) for m in methods}
     fingerprint = data_fingerprint(data)
     table = current_table(path, fingerprint, sets)
     if table is not None:

@@ -8,6 +8,7 @@ table is redone only when one of them changes.
 
 from __future__ import annotations
 
+import json
 import shutil
 import warnings
 from pathlib import Path
@@ -18,7 +19,8 @@ import pandas as pd
 from diag.data.fingerprint import data_fingerprint
 from diag.data.ksdd2 import read_manifest
 from diag.errors import MissingResult
-from diag.experiments import GENERATORS, generated_dir, set_fingerprint, write_csv_atomic
+from diag.experiments import GENERATORS, generated_dir, method_set, set_fingerprint, write_csv_atomic
+from diag.files import new_folder, refuse_foreign_folder
 
 
 def table_path(results: Path | str, n_aug: int) -> Path:
@@ -39,12 +41,26 @@ def current_table(
     return table
 
 
+POSITIVES_RECORD = ".diag-real-positives.json"
+
+
 def real_positives(data: Path, folder: Path) -> Path:
-    """The training positives, copied into ``folder`` (FID compares folders of images only)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for sample in read_manifest(data, "train"):
-        if sample.is_positive and not (folder / sample.image_path.name).exists():
-            shutil.copyfile(sample.image_path, folder / sample.image_path.name)
+    """The training positives of ``data``, copied into ``folder`` (FID compares folders of images only).
+
+    The folder records the data it was copied from; made from other data, it is made anew (a folder
+    without that record that holds anything was not made by diag, and is refused)."""
+    fingerprint = data_fingerprint(data)
+    record = folder / POSITIVES_RECORD
+    if record.is_file() and json.loads(record.read_text()).get("data_fingerprint") == fingerprint:
+        return folder
+    refuse_foreign_folder(folder, POSITIVES_RECORD, "a folder of real positives")
+    if folder.is_dir():
+        shutil.rmtree(folder)  # ours (it has the record), copied from other data
+    with new_folder(folder) as fresh:
+        for sample in read_manifest(data, "train"):
+            if sample.is_positive:
+                shutil.copyfile(sample.image_path, fresh / sample.image_path.name)
+        (fresh / POSITIVES_RECORD).write_text(json.dumps({"data_fingerprint": fingerprint}) + "\n")
     return folder
 
 
@@ -71,7 +87,7 @@ def fid_table(
             return pd.read_csv(path)
         raise MissingResult(f"{path}: FID table missing (diag fid --table {results} --n-aug {n_aug} writes it)")
     fingerprint = data_fingerprint(data)
-    sets = {method: set_fingerprint(generated_dir(results / "generated", method, n_aug)) for method in methods}
+    sets = {method: set_fingerprint(method_set(results / "generated", method, n_aug, data)) for method in methods}
     table = current_table(path, fingerprint, sets, [f"fid_{d}" for d in dims])
     if table is not None:
         return table  # computed on the data, sets and dims asked for now

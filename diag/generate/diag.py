@@ -33,9 +33,9 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from diag.data.ksdd2 import load_mask, read_manifest, split_by_label
-from diag.errors import ConfigError, DataError
 from diag.data.ksdd2 import HEIGHT, WIDTH
-from diag.generate.loading import load_diffusers_pipeline, model_fingerprint
+from diag.errors import ConfigError, DataError
+from diag.generate.loading import check_steps, load_diffusers_pipeline, model_fingerprint
 from diag.generate.masks import folder_masks, gt_masks, procedural_mask
 from diag.generate.output import MAX_IMAGES, OutputWriter, recorded_settings
 from diag.generate.plan import PlanItem, release_plan
@@ -85,6 +85,11 @@ class DiagConfig:
         for name in ("seed", "padding_mask_crop"):
             if int(getattr(self, name)) < 0:
                 raise ConfigError(f"The `{name}` parameter must be >= 0. Got {getattr(self, name)!r} instead.")
+        if int(self.steps * self.strength) < 1:  # diffusers runs int(steps x strength) steps
+            raise ConfigError(
+                f"The `steps` parameter times `strength` must give at least one step. Got steps {self.steps} "
+                f"x strength {self.strength} = {self.steps * self.strength:g} instead."
+            )
 
 
 def load_pipeline(model: str, device: torch.device):
@@ -245,6 +250,7 @@ def generate_diag(data: Path | str, out: Path | str, config: DiagConfig, pipe=No
 
         pipe = load_pipeline(config.model, resolve_device(config.device) if state.num_processes == 1 else state.device)
     pipe.set_progress_bar_config(disable=True)  # our own bar counts images
+    check_steps(pipe, config.steps, "diag")
     warn_long_prompts(pipe.tokenizer, [*prompt_set.prompts, prompt_set.negative_prompt])
     canvas = canvas_size(pipe, config.canvas)
     work = (HEIGHT, WIDTH) if config.canvas == "crop" else canvas  # the size the image is inpainted at

@@ -53,9 +53,9 @@ from tqdm.auto import tqdm
 
 from diag.data.ksdd2 import HEIGHT, WIDTH, load_image, read_manifest, split_by_label
 from diag.errors import ConfigError, DataError
-from diag.files import write_text_atomic
+from diag.files import MARKER, refuse_foreign_folder, write_text_atomic
 from diag.generate.diag import native_resolution
-from diag.generate.loading import load_diffusers_pipeline, model_fingerprint
+from diag.generate.loading import check_steps, load_diffusers_pipeline, model_fingerprint
 from diag.generate.output import MAX_IMAGES, OutputWriter, recorded_settings, refuse_mixed_settings
 from diag.generate.plan import noise_seed
 
@@ -453,6 +453,7 @@ def fine_tuned(
             ]
         report = finetune_lora(pipe, [load_image(s.image_path) for s in positives], config, class_images, progress)
         lora_dir.mkdir(parents=True, exist_ok=True)
+        (lora_dir / MARKER).write_text("a fine-tune diag is writing; training.json marks it finished\n")
         save_lora(pipe, lora_dir)
         record = {
             "settings": wanted,
@@ -461,6 +462,7 @@ def fine_tuned(
             "seconds": round(time.perf_counter() - start, 1),
         }
         write_text_atomic(log, json.dumps(record, indent=2) + "\n")  # last: marks the LoRA as finished
+        (lora_dir / MARKER).unlink()
     merge_lora(pipe, config.merge_ratio)
 
 
@@ -481,6 +483,7 @@ def generate_inout(
     if not positives:
         raise DataError(f"{data / 'train.csv'}: no positive training images to fine-tune on")
     lora_dir = Path(lora_dir) if lora_dir else out / "lora"
+    refuse_foreign_folder(lora_dir, "training.json", "a fine-tune")  # never overwrite a user's own LoRA
     writer = OutputWriter(out)
     settings = writer.prepare(
         "inout", data, {**recorded_settings(config), "model_fingerprint": model_fingerprint(config.model)}
@@ -491,6 +494,7 @@ def generate_inout(
     device = resolve_device(config.device)
     pipe = pipe or load_base(config.model, device)
     pipe.set_progress_bar_config(disable=True)
+    check_steps(pipe, config.steps, "inout")  # before the fine-tune, not after it
     resolution = config.resolution or native_resolution(pipe)
     fingerprints = {key: settings[key] for key in ("data_fingerprint", "model_fingerprint")}
     fine_tuned(pipe, fingerprints, lora_dir, config, positives, progress)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from diag.errors import DataError
+from diag.errors import ConfigError, DataError
 
 DEMO_MODEL = "diag-demo-inpaint"
 
@@ -124,3 +124,10 @@ def load_diffusers_pipeline(
         raise DataError(f"{model}: model folder not found (and not a hub id like org/name)")
     pipe.set_progress_bar_config(disable=True)
     return pipe.to(device)
+
+
+def check_steps(pipe, steps: int, section: str) -> None:
+    """``steps`` sampling steps fit the model's scheduler (checked once it is loaded, before any work)."""
+    most = int(pipe.scheduler.config.num_train_timesteps)
+    if steps > most:
+        raise ConfigError(f"{section}.steps: must be at most {most} (its scheduler's training steps); got {steps}")

@@ -3,14 +3,16 @@
     OUT/set.json           what the set is: generator, data fingerprint, every setting (written first)
     OUT/imgs/00000.png     the generated image (224 x 632), as the release names it
     OUT/masks/00000.png    where the defect was put ({0, 255}; empty for maskless methods)
-    OUT/meta/00000.json    that image's manifest row (written last)
+    OUT/meta/00000.json    that image's manifest row, with the SHA-1 of its PNG (written last)
     OUT/manifest.csv       all rows, rebuilt from meta/ (index, source ids, prompt, seed, settings)
 
 An index counts as done only when its image, mask and row all exist, so a crash between
 writes just redoes that index. A folder is resumed only when its ``set.json`` records the
 same generator, data and settings; otherwise the run stops and names each difference, and
-a non-empty folder without ``set.json`` (not made by diag) is never written into. Each
-index has its own files, so several processes (or GPUs) can write into one folder at once;
+a non-empty folder without ``set.json`` (not made by diag) is never written into; a set
+with no finished image (a run that failed at its start) may be restarted with other
+settings. Whoever reads a set (``check_set``) checks its record: the data it was made from,
+its generator, and that each image is still the one written. Each index has its own files, so several processes (or GPUs) can write into one folder at once;
 ``finish`` merges the rows.
 """
 
@@ -18,6 +20,8 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import hashlib
+import io
 import json
 from dataclasses import asdict
 from pathlib import Path
@@ -110,13 +114,25 @@ class OutputWriter:
                     f"{self.out}: not empty and not a set made by diag (no {SET_FILE}); it holds {shown}. "
                     "Choose an empty or new --out."
                 )
-        else:
+        elif settings_mismatch(recorded, wanted):
             done = len(self.done())
-            refuse_mixed_settings(self.out, recorded, wanted, f"this set ({done} images) was")
+            if done:
+                refuse_mixed_settings(self.out, recorded, wanted, f"this set ({done} images) was")
+            self.clear_unfinished()  # a start that failed before its first image: nothing to keep
+            recorded = None
         self.remove_temporaries()
         if recorded is None:
             write_text_atomic(self.out / SET_FILE, json.dumps(wanted, indent=2, default=str) + "\n")
         return wanted
+
+    def clear_unfinished(self) -> None:
+        """Remove what diag wrote of a set that has no finished image (its layout files only)."""
+        for folder in LAYOUT:
+            if (self.out / folder).is_dir():
+                for path in (self.out / folder).iterdir():
+                    if path.is_file() and (path.name[:1].isdigit() or is_temporary(path)):
+                        path.unlink()
+        self.manifest.unlink(missing_ok=True)
 
     def remove_temporaries(self) -> None:
         for folder in LAYOUT:
@@ -128,9 +144,13 @@ class OutputWriter:
     def write(self, index: int, image: Image.Image, mask: np.ndarray, row: dict) -> None:
         """Image, then mask, then the row; each under a temporary name, then renamed."""
         mask_image = Image.fromarray((np.asarray(mask) > 0).astype(np.uint8) * 255)
-        write_atomic(self.image_path(index), lambda p: image.save(p, **PNG_OPTIONS))
+        buffer = io.BytesIO()
+        image.save(buffer, **PNG_OPTIONS)
+        png = buffer.getvalue()
+        write_atomic(self.image_path(index), lambda p: p.write_bytes(png))
         write_atomic(self.mask_path(index), lambda p: mask_image.save(p, **PNG_OPTIONS))
-        write_text_atomic(self.meta_path(index), json.dumps({"index": index, **row}, default=str))
+        row = {"index": index, **row, "image_sha1": hashlib.sha1(png).hexdigest()}
+        write_text_atomic(self.meta_path(index), json.dumps(row, default=str))
 
     def rows(self) -> list[dict]:
         return [json.loads(self.meta_path(i).read_text()) for i in sorted(self.done())]
@@ -159,3 +179,70 @@ class OutputWriter:
                 f"{self.out}: interrupted with {len(self.done())} images finished; "
                 "run the same command again to complete the set"
             ) from None
+
+
+def set_problems(
+    folder: Path | str,
+    data: Path | str,
+    n_images: int,
+    generator: str | None = None,
+    procedural: bool | None = None,
+) -> list[str]:
+    """Why the first ``n_images`` of the set at ``folder`` cannot be used as one made from ``data``
+    (by ``generator``; with procedural masks or not): one line per problem, empty when none."""
+    from diag.data.fingerprint import data_fingerprint
+
+    folder = Path(folder)
+    writer = OutputWriter(folder)
+    try:
+        record = writer.recorded()
+    except DataError as error:
+        return [str(error)]
+    if record is None:
+        state = "its images" if (folder / "imgs").is_dir() else "it"
+        return [f"{folder}: no {SET_FILE}, so {state} cannot be traced to data and settings "
+                "(not a set made by diag, or its record was deleted); generate it again"]
+    problems = []
+    fingerprint = data_fingerprint(data)
+    if record.get("data_fingerprint") != fingerprint:
+        problems.append(
+            f"{folder}: made from other data (data_fingerprint {record.get('data_fingerprint')}; "
+            f"{data} is {fingerprint})"
+        )
+    if generator is not None and record.get("generator") != generator:
+        problems.append(f"{folder}: made by {record.get('generator')!r}, but it stands where a {generator!r} set belongs")
+    if procedural is not None and (record.get("masks") == "procedural") != procedural:
+        problems.append(
+            f"{folder}: made with masks={record.get('masks')!r}, but it stands where a set with "
+            f"{'procedural' if procedural else 'real'} masks belongs"
+        )
+    done = writer.done()
+    if len([i for i in range(n_images) if i in done]) < n_images:
+        problems.append(f"{folder}: {len(done)} finished images, fewer than the {n_images} asked for")
+        return problems
+    changed = []
+    for index in range(n_images):
+        recorded_hash = json.loads(writer.meta_path(index).read_text()).get("image_sha1")
+        if recorded_hash is None or hashlib.sha1(writer.image_path(index).read_bytes()).hexdigest() != recorded_hash:
+            changed.append(index)
+    if changed:
+        problems.append(
+            f"{folder}: {len(changed)} image(s) differ from what the set recorded (e.g. imgs/{changed[0]:05d}.png; "
+            "a set made before diag recorded each image's hash counts as changed); generate it again"
+        )
+    return problems
+
+
+def check_set(
+    folder: Path | str,
+    data: Path | str,
+    n_images: int,
+    generator: str | None = None,
+    procedural: bool | None = None,
+) -> list[Path]:
+    """The first ``n_images`` images of a generated set, once ``set_problems`` finds none (else one DataError)."""
+    problems = set_problems(folder, data, n_images, generator, procedural)
+    if problems:
+        raise DataError("; ".join(problems))
+    writer = OutputWriter(folder)
+    return [writer.image_path(i) for i in range(n_images)]

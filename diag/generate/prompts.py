@@ -47,9 +47,13 @@ def load_prompts(path: Path | str | None = None) -> PromptSet:
         raise DataError(f"{source}: not valid YAML/JSON ({error})") from None
     if not isinstance(data, dict) or not isinstance(data.get("prompts"), list) or not data["prompts"]:
         raise DataError(f"{source}: needs a non-empty `prompts` list")
-    prompts = tuple(str(p) for p in data["prompts"])
-    if not all(p.strip() for p in prompts):
-        raise DataError(f"{source}: every entry of `prompts` must be a non-empty text")
+    bad = [i for i, p in enumerate(data["prompts"], start=1) if not isinstance(p, str) or not p.strip()]
+    if bad:
+        raise DataError(
+            f"{source}: entry {bad[0]} of `prompts` is {data['prompts'][bad[0] - 1]!r}; every entry must be a "
+            "non-empty text (quote it if YAML reads it as a number, a date or null)"
+        )
+    prompts = tuple(data["prompts"])
     weights = data.get("weights", [1.0] * len(prompts))
     ok = (
         isinstance(weights, list)
@@ -59,4 +63,6 @@ def load_prompts(path: Path | str | None = None) -> PromptSet:
     if not ok:
         raise DataError(f"{source}: `weights` must be a list of one finite positive number per prompt; got {weights!r}")
     negative = data.get("negative_prompt")
+    if negative is not None and not isinstance(negative, str):
+        raise DataError(f"{source}: `negative_prompt` must be a text (or left empty); got {negative!r}")
     return PromptSet(prompts, "" if negative is None else str(negative), tuple(float(w) for w in weights))
