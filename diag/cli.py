@@ -121,9 +121,14 @@ def add_config_options(
 def config_from_args(args: argparse.Namespace):
     """The profile's config with the options given, every section's device checked before any work."""
     from diag.config import build_config, overrides_from_args
+
+    return check_devices(build_config(args.profile, overrides_from_args(args)))
+
+
+def check_devices(config):
+    """``config`` once every section's device exists here (``--device cuda`` without a GPU is one line)."""
     from diag.devices import resolve_device
 
-    config = build_config(args.profile, overrides_from_args(args))
     for section in ("diag", "inout", "classifier", "fid"):
         resolve_device(getattr(config, section).device)
     return config
@@ -399,6 +404,10 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
 
     overrides = reproduce_overrides(args) + overrides_from_args(args)
     results = args.from_results or args.results or Path("results") / args.profile
+    if not args.from_results:  # a render computes nothing: where it would have run does not matter
+        from diag.config import build_config
+
+        check_devices(build_config(args.profile, overrides))
     if args.dry_run:
         from diag.workflow import dry_run, render_plan
 

@@ -163,14 +163,14 @@ def pretrain(
     g = torch.Generator().manual_seed(config.seed)
     start = time.perf_counter()
 
-    # 1. corpus and components
+    # 1. the resume state (read first: a bad file stops the run before any work), corpus and components
+    checkpoint = out / "checkpoint.pt"
+    state = load_checkpoint(checkpoint, device) if checkpoint.is_file() else None
     images, masks, captions = corpus_for(out, config, progress)
     tokenizer = build.build_tokenizer()
     text_encoder = build.build_text_encoder(len(tokenizer), tokenizer).to(device)
     vae, unet = build.build_vae().to(device), build.build_unet().to(device)
     scheduler = build.training_scheduler()
-    checkpoint = out / "checkpoint.pt"
-    state = load_checkpoint(checkpoint, device) if checkpoint.is_file() else None
 
     # 2. phase 1: the VAE (skipped on resume)
     if state is None:
@@ -266,7 +266,8 @@ def claim_folder(out: Path) -> Path:
         raise DataError(f"{out}: already holds a finished model (training.json); choose a new --out")
     refuse_foreign_folder(out, MARKER, "a pretraining run")
     ensure_writable_folder(out)
-    (out / MARKER).write_text("a demo model diag is pretraining; run the same command to resume\n")
+    if not (out / MARKER).is_file():
+        (out / MARKER).write_text("a demo model diag is pretraining; run the same command to resume\n")
     return out
 
 
