@@ -59,14 +59,54 @@ def notebook_problems(path: Path) -> list[str]:
     return problems
 
 
-def hide_parameters(path: Path) -> None:
-    """Tag papermill's injected-parameters cell so the page does not print this machine's paths."""
+def publishable(path: Path, source: Path) -> None:
+    """Make an executed notebook fit to publish, as a page and as the page's downloadable ``.ipynb``:
+    the parameters cells hidden on the page (``setup()`` prints what ran instead); injected values that
+    are this machine's paths put back to the notebook's own defaults (a reader's copy must not carry the
+    builder's folders); no widget state (the page would load jupyter-widgets from a CDN for widgets a
+    static page cannot run)."""
     notebook = json.loads(path.read_text())
+    defaults = default_assignments(json.loads(source.read_text()))
     for cell in notebook.get("cells", []):
         tags = cell.setdefault("metadata", {}).setdefault("tags", [])
         if ("injected-parameters" in tags or "parameters" in tags) and HIDDEN not in tags:
             tags.append(HIDDEN)
+        if "injected-parameters" in tags:
+            lines = "".join(cell["source"]).splitlines()
+            cell["source"] = "\n".join(without_machine_paths(line, defaults) for line in lines)
+    metadata = notebook.setdefault("metadata", {})
+    metadata.pop("widgets", None)
+    record = metadata.get("papermill", {})
+    for key in ("input_path", "output_path"):  # this machine's folders
+        record.pop(key, None)
+    for name, value in list(record.get("parameters", {}).items()):
+        if isinstance(value, str) and Path(value).is_absolute():
+            record["parameters"][name] = None
     path.write_text(json.dumps(notebook, indent=1) + "\n")
+
+
+def default_assignments(notebook: dict) -> dict[str, str]:
+    """``name -> "name = value  # comment"`` for each line of the notebook's ``parameters`` cell."""
+    for cell in notebook.get("cells", []):
+        if "parameters" in cell.get("metadata", {}).get("tags", []):
+            lines = "".join(cell["source"]).splitlines()
+            return {line.split("=", 1)[0].strip(): line for line in lines if "=" in line}
+    return {}
+
+
+def without_machine_paths(line: str, defaults: dict[str, str]) -> str:
+    """An injected ``name = value`` line, or the notebook's default for ``name`` when the value holds an
+    absolute path (``results_dir``, ``data_dir``)."""
+    import ast
+
+    name, sep, value = line.partition("=")
+    try:
+        parsed = ast.literal_eval(value.strip()) if sep else None
+    except (ValueError, SyntaxError):
+        return line
+    if isinstance(parsed, str) and Path(parsed).is_absolute() and name.strip() in defaults:
+        return defaults[name.strip()]
+    return line
 
 
 @contextlib.contextmanager
@@ -125,7 +165,7 @@ def execute_notebooks(
             problems = notebook_problems(output)
             if problems:
                 raise BuildError("; ".join(problems))
-            hide_parameters(output)
+            publishable(output, source / f"{name}.ipynb")
             timings[name] = round(time.perf_counter() - start, 1)
             print(f"  {name}: {timings[name]:.1f} s", flush=True)
         (fresh / "timings.json").write_text(json.dumps(timings, indent=2) + "\n")
@@ -138,6 +178,18 @@ def copy_sources(source: Path, build: Path) -> None:
     for name in ("_config.yml", "_toc.yml"):
         shutil.copyfile(source / name, build / name)
     shutil.copytree(source / "book", build / "book", dirs_exist_ok=True, ignore=shutil.ignore_patterns("chapters"))
+    write_generated_pages(build / "book")
+
+
+def write_generated_pages(book: Path) -> None:
+    """Pages made at build time: the intro's headline (computed from the paper's tables, as the chapters
+    show them), the demo model's card, and CITATION.cff to download."""
+    from diag.chapters.report import headline
+    from diag.generate.loading import bundled_model_path
+
+    (book / "headline.md").write_text(headline() + "\n")
+    shutil.copyfile(bundled_model_path() / "README.md", book / "model-card.md")
+    shutil.copyfile(ROOT / "CITATION.cff", book / "CITATION.cff")
 
 
 def build_book(root: Path, out: Path | None = None) -> Path:

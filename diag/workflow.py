@@ -66,17 +66,30 @@ class Run:
         return "DEMO" if self.config.profile == "demo" else ("replica" if self.replica else "ours")
 
     def summary(self) -> str:
+        """What every chapter prints first, one fact a line (a single line ran past the text column)."""
         data = "offline replica" if self.replica else "prepared data"
         overrides = ", ".join(self.overrides) or "none"
-        return f"{self.label} · data: {data} ({data_fingerprint(self.data)}) · overrides: {overrides}"
+        return f"{self.label}\ndata: {data} ({data_fingerprint(self.data)})\noverrides: {overrides}"
 
     # --- the steps ------------------------------------------------------------------------
-    def counts(self) -> pd.DataFrame:
+    def counts(self):
+        """Chapter 1's counts per split, KSDD2's published ones beside."""
+        from diag.chapters.style import table
+        from diag.data.ksdd2 import KSDD2_COUNTS
+
         rows = []
         for split in ("train", "test"):
             negatives, positives = split_by_label(read_manifest(self.data, split))
-            rows.append({"split": split, "negative": len(negatives), "positive": len(positives)})
-        return pd.DataFrame(rows)
+            rows.append(
+                {
+                    "split": split,
+                    f"negative ({self.numbers})": len(negatives),
+                    f"positive ({self.numbers})": len(positives),
+                    "negative (KSDD2)": KSDD2_COUNTS[split]["negative"],
+                    "positive (KSDD2)": KSDD2_COUNTS[split]["positive"],
+                }
+            )
+        return table(pd.DataFrame(rows))
 
     def generated_dir(self, method: str, n_aug: int) -> Path:
         return experiments.generated_dir(self.results / "generated", method, n_aug)

@@ -62,7 +62,7 @@ def test_the_paper_profile_builds_the_book_from_the_prepared_data(paper_run: dic
     site, results = paper_run["site"], paper_run["results"]
     assert (site / "index.html").is_file()
     chapter1 = (site / "book" / "chapters" / "01-data.html").read_text()
-    assert "paper profile (KSDD2) · data: prepared data" in chapter1 and "data: offline replica" not in chapter1
+    assert "paper profile (KSDD2)\ndata: prepared data" in chapter1 and "data: offline replica" not in chapter1
     for count in (TRAIN["negative"], TEST["negative"]):
         assert "<td" in chapter1 and f">{count}</td>" in chapter1  # the prepared data's counts, not a replica's
     zero_shot = (site / "book" / "chapters" / "04-zero-shot.html").read_text()

@@ -48,7 +48,7 @@ def test_index_and_a_results_page_render(site: Path, tmp_path: Path) -> None:
     assert "DIAG, reproduced" in index and "pipeline.svg" in index
     page = site / "book" / "chapters" / "04-zero-shot.html"
     dom = browse(page, tmp_path, "zero-shot")
-    assert "<table" in dom and "AP (DEMO)" in dom and "AP (paper)" in dom
+    assert "<table" in dom and "AP (DEMO, 1 seed)" in dom and "AP (paper)" in dom
     assert "Partial / non-demo settings" in dom  # n_aug 4, one seed, two epochs: never passed off as the demo's
     assert str(site.parent / "results") not in dom  # the injected parameters (this machine's paths) are hidden
     images = re.findall(r'<img[^>]+src="([^"]+)"', dom)
@@ -68,6 +68,100 @@ def test_chapters_show_no_library_warnings_nor_progress_bars(site: Path) -> None
         cells = json.loads(chapter.read_text())["cells"]
         stderr = [o["text"] for c in cells for o in c.get("outputs", []) if o.get("name") == "stderr"]
         assert not [t for t in map("".join, stderr) if "Warning" in t], f"{chapter.name} shows a warning"
+        hidden = ("remove-cell", "remove-output")
         widgets = [o for c in cells for o in c.get("outputs", []) if "application/vnd.jupyter.widget-view+json" in o.get("data", {})
-                   and "remove-cell" not in c["metadata"].get("tags", [])]
+                   and not set(hidden) & set(c["metadata"].get("tags", []))]
         assert not widgets, f"{chapter.name} shows a widget (a progress bar?) that is dead on a static page"
+
+
+CHAPTERS = ("01-data", "02-inpainting", "03-generation", "04-zero-shot", "05-full-shot", "06-fid", "07-prompt-lab")
+
+MEASURE = """<script>
+window.addEventListener('load', function () {
+  var article = document.querySelector('.bd-article');
+  var limit = article.getBoundingClientRect().width;
+  var wide = [];
+  article.querySelectorAll('table, .cell_output pre, img').forEach(function (el) {
+    var width = el.getBoundingClientRect().width;
+    if (width > limit + 1 || el.scrollWidth > el.clientWidth + 1) {
+      wide.push(el.tagName + ' ' + Math.round(width) + ' > ' + Math.round(limit) + ': ' + el.textContent.slice(0, 40));
+    }
+  });
+  document.body.setAttribute('data-too-wide', JSON.stringify(wide));
+});
+</script>"""
+
+
+def too_wide(page: Path, tmp_path: Path) -> list[str]:
+    """Elements of the page's article wider than its text column in a 1280-px window."""
+    probe = page.with_name(page.stem + ".measure.html")
+    probe.write_text(page.read_text().replace("</body>", MEASURE + "</body>"))
+    try:
+        base = [CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / ('measure-' + page.stem)}", "--window-size=1280,2000"]
+        dom = subprocess.run([*base, "--dump-dom", probe.as_uri()], capture_output=True, text=True, timeout=120,
+                             check=True).stdout
+    finally:
+        probe.unlink()
+    found = re.search(r'data-too-wide="([^"]*)"', dom)
+    assert found, f"{page.name}: the measurement did not run"
+    return json.loads(found.group(1).replace("&quot;", '"').replace("&gt;", ">").replace("&amp;", "&"))
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_no_table_is_wider_than_the_text_column(chapter: str, site: Path, tmp_path: Path) -> None:
+    assert too_wide(site / "book" / "chapters" / f"{chapter}.html", tmp_path) == []
+
+
+def test_no_request_leaves_the_site(site: Path) -> None:
+    """Scripts, stylesheets, fonts, images and frames all come from the site itself (it works offline),
+    and no Thebe / Binder configuration is left pointing at someone else's repository."""
+    remote = re.compile(r"""<(?:script|link|img|iframe|source)\b[^>]*\b(?:src|href)=["']((?:https?:)?//[^"']+)""")
+    css_remote = re.compile(r"""(?:url\(|@import\s+)["']?((?:https?:)?//[^"')]+)""")
+    found = []
+    for page in site.rglob("*.html"):
+        text = page.read_text(errors="replace")
+        found += [f"{page.relative_to(site)}: {url}" for url in remote.findall(text)]
+        for script in re.findall(r"<script\b.*?</script>", text, flags=re.S):  # addresses a script would fetch
+            found += [f"{page.relative_to(site)}: {url}" for url in re.findall(r"https?://[^\s\"'<>]+", script)]
+        found += [f"{page.relative_to(site)}: {word}" for word in ("x-thebe-config", "binderOptions", "mybinder")
+                  if word in text]
+    for sheet in site.rglob("*.css"):
+        found += [f"{sheet.relative_to(site)}: {url}" for url in css_remote.findall(sheet.read_text(errors="replace"))]
+    assert found == []
+
+
+def test_cross_references_are_links_that_resolve(site: Path) -> None:
+    chapters = [site / "book" / "chapters" / f"{c}.html" for c in CHAPTERS]
+    for page in [site / "book" / "intro.html", *chapters]:
+        html = page.read_text()
+        article = html[html.index('<article class="bd-article"'):html.index("</article>")]
+        unlinked = re.sub(r"<a\b.*?</a>", "", article, flags=re.S)
+        assert "Differences from the paper" not in re.sub(r"<[^>]+>", "", unlinked), f"{page.name}: unlinked cross-reference"
+        for target in re.findall(r'<a\b[^>]*href="([^"#:]+)(?:#[^"]*)?"', article):
+            assert (page.parent / target).resolve().exists(), f"{page.name}: link {target} leads nowhere"
+
+
+def test_downloadable_notebooks_hold_no_machine_path(site: Path) -> None:
+    root = str(site.parent)
+    notebooks = list(site.rglob("*.ipynb"))
+    assert len([n for n in notebooks if n.stem in CHAPTERS]) >= len(CHAPTERS)
+    for notebook in notebooks:
+        text = notebook.read_text()
+        assert root not in text and str(Path.home()) + "/" not in text, f"{notebook.name} carries a machine path"
+        assert '"widgets"' not in json.dumps(json.loads(text).get("metadata", {})), f"{notebook.name}: widget state"
+
+
+def test_the_intro_headline_states_tables_one_and_two(site: Path) -> None:
+    from diag.chapters.report import HEADLINE_N_AUG
+    from diag.experiments import reported_results
+
+    text = re.sub(r"<[^>]+>", "", (site / "book" / "intro.html").read_text()).replace("&amp;", "&")
+    assert f"with {HEADLINE_N_AUG} generated images" in text  # the N_aug the numbers belong to
+    paper = reported_results()
+    for scenario, table in (("zero-shot", "Table I"), ("full-shot", "Table II")):
+        rows = paper[(paper["scenario"] == scenario) & (paper["n_aug"] == HEADLINE_N_AUG)]
+        sentence = text[text.index("In the paper, "):]
+        claim = sentence[: sentence.index(f"({table})")].rsplit("AP ", 1)[1]
+        for method, ap in zip(rows["method"], rows["ap"]):
+            assert f"{ap:.3f} ({method})" in claim, (table, method, claim)

@@ -14,6 +14,7 @@ import torch
 from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion_img2img import retrieve_latents
 from PIL import Image, ImageDraw
 
+from diag.chapters.style import readable
 from diag.data.ksdd2 import read_manifest, split_by_label
 from diag.generate.diag import load_pipeline
 from diag.generate.loading import DEMO_MODEL
@@ -30,6 +31,18 @@ def example_crop(data: Path | str, index: int = 0) -> Image.Image:
     negatives, _ = split_by_label(read_manifest(data, "train"))
     image = Image.open(negatives[index].image_path).convert("RGB")
     left, top = (image.width - SIZE) // 2, (image.height - SIZE) // 2
+    return image.crop((left, top, left + SIZE, top + SIZE))
+
+
+def defect_crop(data: Path | str) -> Image.Image:
+    """A 64 x 64 crop centred on the first training positive's defect: something for the noise to drown."""
+    from diag.data.ksdd2 import load_mask
+
+    positive = next(s for s in read_manifest(data, "train") if s.is_positive)
+    image = Image.open(positive.image_path).convert("RGB")
+    rows, cols = np.nonzero(load_mask(positive.mask_path))
+    left = int(np.clip(cols.mean() - SIZE / 2, 0, image.width - SIZE))
+    top = int(np.clip(rows.mean() - SIZE / 2, 0, image.height - SIZE))
     return image.crop((left, top, left + SIZE, top + SIZE))
 
 
@@ -113,21 +126,33 @@ def denoising_trajectory(
 
 
 # --- chapter 2's figures: each returns a matplotlib figure (stored by ``Run.figure``) -------------
-def _row(images: list, titles: list[str], width: float = 2.0, height: float = 2.4):
+def _row(images: list, titles: list[str], width: float = 1.6, height: float = 2.2):
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(images), figsize=(width * len(images), height), squeeze=False)
     for ax, image, title in zip(axes[0], images, titles):
         ax.imshow(image)
-        ax.set_title(title, fontsize=8)
+        ax.set_title(title)
         ax.axis("off")
     fig.tight_layout()
-    return fig
+    return readable(fig)
 
 
-def forward_figure(pipe, crop: Image.Image, timesteps: tuple[int, ...] = (0, 250, 500, 750, 999)):
-    frames = forward_process(pipe, crop, list(timesteps))
-    return _row([image for _, image in frames], [f"t = {t}" for t, _ in frames])
+def signal_timesteps(scheduler, signal: tuple[float, ...] = (1.0, 0.99, 0.97, 0.93, 0.85, 0.0)) -> list[int]:
+    """The timesteps at which x_t keeps each share of the image, sqrt(alpha_bar_t) (signal 0: pure noise).
+
+    Evenly spaced t show nothing gradual: the latents are drowned long before the end (at t = 250 of
+    1000 the decoded frame already looked like pure noise), so the frames are spaced by how much signal
+    is left, most of them where the image is still visible."""
+    kept = scheduler.alphas_cumprod.sqrt()
+    return [int((kept - share).abs().argmin()) for share in signal]
+
+
+def forward_figure(pipe, crop: Image.Image, timesteps: tuple[int, ...] | None = None):
+    steps = list(timesteps) if timesteps else signal_timesteps(pipe.scheduler)
+    kept = pipe.scheduler.alphas_cumprod.sqrt()
+    frames = forward_process(pipe, crop, steps)
+    return _row([image for _, image in frames], [f"t = {t}\nsignal {float(kept[t]):.0%}" for t, _ in frames])
 
 
 def trajectory_figure(pipe, crop: Image.Image, mask: Image.Image, prompt: str, guidance: float):
@@ -140,24 +165,24 @@ def guidance_figure(pipe, crop: Image.Image, mask: Image.Image, prompts: tuple[s
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(
-        len(prompts), len(scales), figsize=(2.1 * len(scales) + 1.2, 2.3 * len(prompts)), squeeze=False
+        len(prompts), len(scales), figsize=(1.6 * len(scales) + 1.6, 1.8 * len(prompts)), squeeze=False
     )
     for row, prompt in enumerate(prompts):
         for ax, w in zip(axes[row], scales):
             ax.imshow(inpaint(pipe, crop, mask, prompt, guidance=w, seed=0))
             ax.set_xticks([]), ax.set_yticks([])
             if row == 0:
-                ax.set_title(f"w = {w:g}", fontsize=9)
-        axes[row][0].set_ylabel(prompt, fontsize=8, rotation=0, ha="right", va="center")
+                ax.set_title(f"w = {w:g}")
+        axes[row][0].set_ylabel(prompt.replace(" ", "\n", 2), rotation=0, ha="right", va="center")
     fig.tight_layout()
-    return fig
+    return readable(fig)
 
 
 def negative_prompt_figure(
     pipe, crop: Image.Image, mask: Image.Image, prompt: str, negatives: tuple[str, ...], guidance: float
 ):
     images = [inpaint(pipe, crop, mask, prompt, negative_prompt=n, guidance=guidance, seed=1) for n in negatives]
-    return _row(images, [f"negative prompt:\n{n or '(none)'}" for n in negatives], width=2.6, height=2.8)
+    return _row(images, [f"negative prompt:\n{n or '(none)'}" for n in negatives], width=2.6, height=2.6)
 
 
 def strength_figure(
@@ -173,26 +198,34 @@ def strength_figure(
 
 
 def crop_box_figure(pipe, data: Path | str):
-    """The ``padding_mask_crop`` box (red) around a training positive's mask (yellow)."""
+    """The ``padding_mask_crop`` box (red) around a training positive's mask (yellow), and the crop itself:
+    what the model is given to inpaint."""
     import matplotlib.pyplot as plt
 
     from diag.data.ksdd2 import load_image, load_mask
 
     positive = next(s for s in read_manifest(data, "train") if s.is_positive)
     box = pipe.mask_processor.get_crop_region(Image.open(positive.mask_path), SIZE, SIZE, pad=2)
-    fig, ax = plt.subplots(figsize=(2.2, 5))
-    ax.imshow(load_image(positive.image_path))
-    ax.contour(load_mask(positive.mask_path), colors="yellow", linewidths=0.8)
-    ax.add_patch(plt.Rectangle((box[0], box[1]), box[2] - box[0], box[3] - box[1], fill=False, color="red"))
-    ax.axis("off")
-    return fig
+    image, mask = load_image(positive.image_path), load_mask(positive.mask_path)
+    fig, (whole, crop) = plt.subplots(1, 2, figsize=(5.2, 5), gridspec_kw={"width_ratios": [1, 1.4]})
+    whole.imshow(image)
+    whole.contour(mask, colors="yellow", linewidths=0.8)
+    whole.add_patch(plt.Rectangle((box[0], box[1]), box[2] - box[0], box[3] - box[1], fill=False, color="red"))
+    whole.set_title("image, mask (yellow),\ncrop box (red)")
+    crop.imshow(image[box[1] : box[3], box[0] : box[2]], interpolation="nearest")
+    crop.contour(mask[box[1] : box[3], box[0] : box[2]], colors="yellow", linewidths=1)
+    crop.set_title(f"the crop, {box[2] - box[0]} x {box[3] - box[1]} px")
+    for ax in (whole, crop):
+        ax.axis("off")
+    fig.tight_layout()
+    return readable(fig)
 
 
 def demo_guidance() -> float:
     """The demo model's own guidance (its ``diag_defaults.json``), used for the trajectory."""
     from diag.generate.loading import model_defaults
 
-    return float(model_defaults(DEMO_MODEL).get("guidance", 3.0))
+    return float(model_defaults(DEMO_MODEL)["guidance"])
 
 
 def strength_text(strengths: tuple[float, ...], changes: list[float] | None) -> str:

@@ -16,8 +16,8 @@ import numpy as np
 import yaml
 from PIL import Image
 
-from diag.data.ksdd2 import load_mask, read_manifest, split_by_label
-from diag.data.ksdd2 import HEIGHT, WIDTH
+from diag.chapters.style import readable
+from diag.data.ksdd2 import HEIGHT, WIDTH, load_mask, read_manifest, split_by_label
 from diag.generate.diag import DiagConfig, canvas_size, inpaint_batch, load_pipeline
 from diag.generate.masks import gt_masks
 from diag.generate.output import OutputWriter
@@ -105,15 +105,15 @@ class PromptLab:
         """Candidates for each prompt (one row each, named on the left) inside one mask."""
         import matplotlib.pyplot as plt
 
-        fig, axes = plt.subplots(len(prompts), n, figsize=(2 * n + 1.5, 4 * len(prompts)), squeeze=False)
+        fig, axes = plt.subplots(len(prompts), n, figsize=(1.5 * n + 1.5, 3.2 * len(prompts)), squeeze=False)
         for row, prompt in enumerate(prompts):
             for ax, candidate in zip(axes[row], self.candidates(mask_name, prompt, negative_prompt, n=n, seed=row)):
                 ax.imshow(candidate.image)
                 ax.contour(candidate.mask, colors="yellow", linewidths=0.5)
                 ax.set_xticks([]), ax.set_yticks([])
-            axes[row][0].set_ylabel(prompt, fontsize=9)
+            axes[row][0].set_ylabel(prompt)
         fig.tight_layout()
-        return fig
+        return readable(fig)
 
     def widget(self):
         """The interactive lab (ipywidgets): mask, prompts, Generate, then Keep per candidate."""

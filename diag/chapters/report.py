@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from diag.chapters.style import count, mean_std, number, readable, table
 from diag.experiments import METHOD_NAMES, METRICS, PROCEDURAL, grid_stats, reported_fid, reported_results
 
 PAPER_FID_NAMES = {"MemSeg": "memseg", "In&Out (DDPM)": "inout", "DIAG": "diag"}
@@ -20,32 +21,33 @@ def paper_values(scenario: str) -> pd.DataFrame:
     return paper[paper["scenario"] == scenario]
 
 
+DIFFERENCES = "[Differences from the paper](../differences.md)"  # the chapters' link to that page
+
+
 def results_table(rows: pd.DataFrame, scenario: str, tag: str):
-    """One row per method and N_aug: ours as ``mean ± std``, the paper's beside; best bold, second underlined."""
+    """One row per method and N_aug: ours as ``mean ± std`` over seeds, the paper's beside; best bold, second
+    underlined. The seed count goes in the header, so the table fits the text column."""
     stats = grid_stats(rows)
     paper = paper_values(scenario)
-    table = []
+    seeds = sorted({int(n) for n in stats["seeds"]})
+    ours = f"{tag}, {'/'.join(map(str, seeds))} seed{'s' if seeds != [1] else ''}"
+    table_rows = []
     for r in stats.itertuples(index=False):
-        entry = {
-            "method": METHOD_NAMES[r.method],
-            "N_aug": "—" if r.method == "none" else int(r.n_aug),
-            "seeds": int(r.seeds),
-        }
+        entry = {"method": METHOD_NAMES[r.method], "N_aug": "—" if r.method == "none" else int(r.n_aug)}
         ref = paper[(paper["method"] == METHOD_NAMES[r.method]) & (paper["n_aug"] == r.n_aug)]
         for m in METRICS:
-            entry[f"{m.upper() if m == 'ap' else m} ({tag})"] = (
-                f"{getattr(r, m + '_mean'):.3f} ± {getattr(r, m + '_std'):.3f}"
-            )
-            entry[f"{m.upper() if m == 'ap' else m} (paper)"] = f"{ref[m].iloc[0]:.3f}" if len(ref) else "—"
-        table.append(entry)
-    frame = pd.DataFrame(table)
-    styled = frame.style.hide(axis="index").apply(rank_marks, axis=0)
-    return styled.set_properties(**{"white-space": "nowrap"})  # "0.784 ± 0.012" on one line
+            name = m.upper() if m == "ap" else m
+            entry[f"{name} ({ours})"] = mean_std(getattr(r, m + "_mean"), getattr(r, m + "_std"), m)
+            entry[f"{name} (paper)"] = number(ref[m].iloc[0], m) if len(ref) else "—"
+        table_rows.append(entry)
+    styled = table(pd.DataFrame(table_rows)).apply(rank_marks, axis=0)
+    numbers = [c for c in styled.data.columns if c not in ("method", "N_aug")]
+    return styled.set_properties(subset=numbers, **{"white-space": "nowrap"})  # "0.784 ± 0.012" on one line
 
 
 def rank_marks(column: pd.Series) -> list[str]:
     """Bold for the best value of a metric column, underline for the second (as the paper marks them)."""
-    if column.name in ("method", "N_aug", "seeds"):
+    if column.name in ("method", "N_aug"):
         return [""] * len(column)
     values = pd.to_numeric(column.astype(str).str.split(" ").str[0], errors="coerce")
     order = values.rank(ascending=False, method="min")
@@ -70,7 +72,7 @@ def comparison_text(rows: pd.DataFrame, scenario: str, tag: str) -> str:
     names = lambda order: " > ".join(METHOD_NAMES.get(m, m) for m in order)  # noqa: E731
     our_order = list(ours.index)
     paper_order = [k for name in paper.index for k, v in METHOD_NAMES.items() if v == name and k in our_order]
-    values = ", ".join(f"{METHOD_NAMES[m]} {ours.loc[m, 'ap']:.3f}" for m in our_order)
+    values = ", ".join(f"{METHOD_NAMES[m]} {number(ours.loc[m, 'ap'], 'ap')}" for m in our_order)
     parts = [
         f"Averaged over N_aug and seeds, this run ({tag}) orders the paper's methods by AP as "
         f"{names(our_order)} ({values}); the paper orders them {names(paper_order)}.",
@@ -109,46 +111,46 @@ def comparison_text(rows: pd.DataFrame, scenario: str, tag: str) -> str:
                 "; and the real positives alone already take this classifier close to what it reaches on the "
                 "replica, so generated positives have little left to add"
             )
-        parts.append(f"Likely reasons: {reasons} (see Differences from the paper).")
+        parts.append(f"Likely reasons: {reasons} (see {DIFFERENCES}).")
     if tag == "DEMO" and our_order and our_order[0] == "diag":
         parts.append(
             "DIAG's lead here is not independent of the setup: the demo inpainting model was pretrained on surfaces "
             "and defects drawn by the replica's own renderers (on other random streams), so it knows the replica's "
-            "kind of defect more closely than SDXL may know KSDD2's (see Differences from the paper)."
+            f"kind of defect more closely than SDXL may know KSDD2's (see {DIFFERENCES})."
         )
     return " ".join(parts)
 
 
 def ap_figure(rows: pd.DataFrame, scenario: str, label: str, tag: str):
-    """AP against N_aug per method (mean ± std over seeds), the paper's dashed, no augmentation as a line."""
+    """AP against N_aug per method (mean ± std over seeds), the paper's dashed, no augmentation as a line.
+
+    Methods sit side by side around each N_aug (a dodge of a few N_aug units), so points that would
+    coincide all show; the legend goes under the axes, where it covers no line."""
     import matplotlib.pyplot as plt
 
     paper = paper_values(scenario)
-    fig, ax = plt.subplots(figsize=(6.4, 3.6))
-    for method, group in rows[rows["method"] != "none"].groupby("method"):
-        stats = group.groupby("n_aug")["ap"].agg(["mean", "std"]).fillna(0)
+    methods = sorted(set(rows["method"]) - {"none"}, key=list(METHOD_NAMES).index)
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for offset, method in zip(np.linspace(-3, 3, len(methods)) if len(methods) > 1 else [0], methods):
+        stats = rows[rows["method"] == method].groupby("n_aug")["ap"].agg(["mean", "std"]).fillna(0)
         line = ax.errorbar(
-            stats.index,
-            stats["mean"],
-            yerr=stats["std"],
-            marker="o",
-            capsize=3,
+            stats.index + offset, stats["mean"], yerr=stats["std"], marker="o", capsize=3, ls="-",
             label=f"{METHOD_NAMES[method]} ({tag})",
         )
         ref = paper[paper["method"] == METHOD_NAMES[method]]
-        ax.plot(
-            ref["n_aug"], ref["ap"], "--", color=line[0].get_color(), alpha=0.6, label=f"{METHOD_NAMES[method]} (paper)"
-        )
+        if len(ref):  # the paper has no row for DIAG with procedural masks: no legend entry without a line
+            ax.plot(ref["n_aug"], ref["ap"], "--", color=line[0].get_color(), alpha=0.6,
+                    label=f"{METHOD_NAMES[method]} (paper)")
     if "none" in set(rows["method"]):
         ax.axhline(
             rows.loc[rows["method"] == "none", "ap"].mean(), color="grey", lw=1, label=f"no augmentation ({tag})"
         )
-    ax.set_xlabel("N_aug")
+    ax.set_xlabel("N_aug (methods drawn side by side)")
     ax.set_ylabel("AP")
-    ax.set_title(f"{scenario}: AP vs N_aug — {label}", fontsize=9)
-    ax.legend(fontsize=7, ncol=2)
+    ax.set_title(f"{scenario}: AP vs N_aug — {label}")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
     fig.tight_layout()
-    return fig
+    return readable(fig)
 
 
 def threshold_moves(rows: pd.DataFrame) -> pd.DataFrame:
@@ -156,9 +158,12 @@ def threshold_moves(rows: pd.DataFrame) -> pd.DataFrame:
     cols = [c for c in ("precision", "recall", "accuracy") if f"val_{c}" in rows]
     if not cols:
         return pd.DataFrame()
-    moves = rows.groupby("method")[[*cols, *[f"val_{c}" for c in cols]]].mean().round(3)
-    moves.index = [METHOD_NAMES[m] for m in moves.index]
-    return moves.rename(columns={f"val_{c}": f"{c} (validation threshold)" for c in cols})
+    moves = rows.groupby("method")[[*cols, *[f"val_{c}" for c in cols]]].mean()
+    shown = pd.DataFrame({"method": [METHOD_NAMES[m] for m in moves.index]})
+    for c in cols:
+        shown[f"{c} (test threshold)"] = [number(v, c) for v in moves[c]]
+        shown[f"{c} (validation threshold)"] = [number(v, c) for v in moves[f"val_{c}"]]
+    return shown
 
 
 def show_grid(run, scenario: str) -> pd.DataFrame:
@@ -178,7 +183,7 @@ def show_grid(run, scenario: str) -> pd.DataFrame:
                 "training data instead of on the test set (mean over seeds):"
             )
         )
-        display(moves)
+        display(table(moves))
     ap_figure(rows, scenario, run.label, run.numbers)
     plt.show()
     return rows
@@ -188,16 +193,20 @@ def fid_table(fid: pd.DataFrame, tag: str):
     """Table III: ours beside the paper's, no index, no fingerprints."""
     paper = reported_fid()
     paper["method"] = paper["method"].map(PAPER_FID_NAMES)
-    table = fid.merge(paper[["method", "fid_64", "fid_192"]], on="method", how="left", suffixes=("", "_paper"))
+    merged = fid.merge(paper[["method", "fid_64", "fid_192"]], on="method", how="left", suffixes=("", "_paper"))
     out = pd.DataFrame(
-        {"method": table["method"].map(METHOD_NAMES), "N": table["n_generated"], "real positives": table["n_real"]}
+        {
+            "method": merged["method"].map(METHOD_NAMES),
+            "generated images": merged["n_generated"].map(count),
+            "real positives": merged["n_real"].map(count),
+        }
     )
     for dim in (64, 192, 2048):
-        if f"fid_{dim}" in table:
-            out[f"FID-{dim} ({tag})"] = table[f"fid_{dim}"].map(lambda v: f"{v:.4f}")
-        if f"fid_{dim}_paper" in table:
-            out[f"FID-{dim} (paper)"] = table[f"fid_{dim}_paper"].map(lambda v: "—" if np.isnan(v) else f"{v:.3f}")
-    return out.style.hide(axis="index")
+        if f"fid_{dim}" in merged:
+            out[f"FID-{dim} ({tag})"] = merged[f"fid_{dim}"].map(lambda v: number(v, "fid"))
+        if f"fid_{dim}_paper" in merged:
+            out[f"FID-{dim} (paper)"] = merged[f"fid_{dim}_paper"].map(lambda v: number(v, "fid"))
+    return table(out)
 
 
 def fid_figure(fid: pd.DataFrame, label: str, tag: str):
@@ -206,7 +215,7 @@ def fid_figure(fid: pd.DataFrame, label: str, tag: str):
 
     paper = reported_fid()
     paper["method"] = paper["method"].map(PAPER_FID_NAMES)
-    fig, axes = plt.subplots(1, 2, figsize=(8, 3))
+    fig, axes = plt.subplots(1, 2, figsize=(7, 3.4))
     x = np.arange(len(fid))
     for ax, dim in zip(axes, ("fid_64", "fid_192")):
         ref = paper.set_index("method").reindex(fid["method"])[dim]
@@ -214,11 +223,18 @@ def fid_figure(fid: pd.DataFrame, label: str, tag: str):
         ax.bar(x + 0.2, ref.to_numpy(), 0.4, label="paper")
         ax.set_yscale("log")
         ax.set_xticks(x, fid["method"].map(METHOD_NAMES))
-        ax.set_title(dim.replace("fid_", "FID-"), fontsize=9)
-        ax.legend(fontsize=7)
-    fig.suptitle(f"{label} (log scale; lower is closer to the real positives)", fontsize=9)
+        ax.set_title(dim.replace("fid_", "FID-"))
+        ax.legend()
+    fig.suptitle(f"{label}\n(log scale; lower is closer to the real positives)")
     fig.tight_layout()
-    return fig
+    return readable(fig)
+
+
+def rank_deficient(fid: pd.DataFrame) -> list[int]:
+    """The feature sizes at which this table's FID rests on a rank-deficient covariance: a covariance
+    estimated from N images has rank at most N - 1, and either set (real or generated) may be the smaller."""
+    n = int(min(fid["n_generated"].min(), fid["n_real"].min()))
+    return [d for d in (64, 192, 2048) if f"fid_{d}" in fid and n <= d]
 
 
 def fid_text(fid: pd.DataFrame, tag: str) -> str:
@@ -226,37 +242,43 @@ def fid_text(fid: pd.DataFrame, tag: str) -> str:
     ours = fid.set_index("method")["fid_64"].sort_values()
     paper = reported_fid().assign(method=lambda f: f["method"].map(PAPER_FID_NAMES)).set_index("method")["fid_64"]
     paper = paper.sort_values()
-    order = lambda s: " < ".join(METHOD_NAMES[m] for m in s.index)
+    order = lambda s: " < ".join(METHOD_NAMES[m] for m in s.index)  # noqa: E731
     agree = list(ours.index) == list(paper.index)
-    n = int(fid["n_generated"].min())
+    n_gen, n_real = int(fid["n_generated"].min()), int(fid["n_real"].min())
+    deficient = rank_deficient(fid)
     text = (
         f"FID-64 orders the sets {order(ours)} in this run ({tag}) and {order(paper)} in the paper: the orderings "
         f"{'agree' if agree else 'differ'}. "
+        f"Each set has {n_gen} generated images and is compared with {n_real} real positives. A covariance "
+        "estimated from N images has rank at most N - 1, so with fewer images than features some directions "
+        "have no variance estimate at all and FID there is dominated by noise: "
     )
+    if deficient:
+        dims = " and ".join(f"FID-{d}" for d in deficient)
+        text += f"here {dims} {'rests' if len(deficient) == 1 else 'rest'} on a rank-deficient covariance "
+        text += f"({min(n_gen, n_real)} images, fewer than {' and '.join(map(str, deficient))} features). "
+    else:
+        text += "here every FID shown has more images than features. "
     text += (
-        f"With N = {n} images per set, the 192-dimensional covariance is "
-        f"{'rank-deficient' if n <= 192 else 'full-rank'}"
-        " (a covariance estimated from N images has rank at most N - 1, so with fewer images than features some "
-        "directions have no variance estimate at all and FID there is dominated by noise); FID-2048 would need more "
-        f"than 2048 images per set, so it is {'shown' if 'fid_2048' in fid else 'not computed'} here."
+        "FID-2048 would need more than 2048 images per set, so it is "
+        f"{'shown' if 'fid_2048' in fid else 'not computed'} here."
     )
     return text
 
 
-def realism_view(table: pd.DataFrame, tag: str):
+def realism_view(frame: pd.DataFrame, tag: str):
     """The probe's AUROCs per method (0.5: real and generated cannot be told apart)."""
-    fmt = lambda v: "—" if pd.isna(v) else f"{v:.3f}"  # noqa: E731
     out = pd.DataFrame(
         {
-            "method": table["method"].map(METHOD_NAMES),
-            f"defect crops AUROC ({tag})": table["auroc_crops"].map(fmt),
-            f"whole images AUROC ({tag})": table["auroc_images"].map(fmt),
-            "crops": table["n_crops"],
-            "images": table["n_generated"],
-            "real positives": table["n_real"],
+            "method": frame["method"].map(METHOD_NAMES),
+            f"defect crops AUROC ({tag})": frame["auroc_crops"].map(lambda v: number(v, "auroc")),
+            f"whole images AUROC ({tag})": frame["auroc_images"].map(lambda v: number(v, "auroc")),
+            "crops": frame["n_crops"].map(count),
+            "images": frame["n_generated"].map(count),
+            "real positives": frame["n_real"].map(count),
         }
     )
-    return out.style.hide(axis="index")
+    return table(out)
 
 
 def realism_text(table: pd.DataFrame) -> str:
@@ -264,7 +286,7 @@ def realism_text(table: pd.DataFrame) -> str:
     crops = table.dropna(subset=["auroc_crops"]).sort_values("auroc_crops")
     if crops.empty:
         return "Too few images for the probe's cross-validation."
-    listed = ", ".join(f"{METHOD_NAMES[r.method]} {r.auroc_crops:.3f}" for r in crops.itertuples())
+    listed = ", ".join(f"{METHOD_NAMES[r.method]} {number(r.auroc_crops, 'auroc')}" for r in crops.itertuples())
     best = crops.iloc[0]
     text = (
         f"A logistic regression on Inception features tells the boxes around generated defects from those around "
@@ -281,3 +303,28 @@ def realism_text(table: pd.DataFrame) -> str:
     if missing:
         text += f"{', '.join(missing)} has no masks, so only its whole images are probed."
     return text
+
+
+HEADLINE_N_AUG = 100  # the paper's own reference N (its FID table's, too)
+
+
+def headline(n_aug: int = HEADLINE_N_AUG) -> str:
+    """The intro's claim, computed from Tables I and II as published, at one N_aug that it names."""
+    paper = reported_results()
+    at = paper[paper["n_aug"] == n_aug]
+
+    def ranked(scenario: str) -> list[tuple[str, float]]:
+        rows = at[at["scenario"] == scenario].sort_values("ap", ascending=False)
+        return list(zip(rows["method"], rows["ap"]))
+
+    def claim(scenario: str) -> str:
+        (first, best), *others = ranked(scenario)
+        rest = " and ".join(f"{number(ap, 'ap')} ({method})" for method, ap in others)
+        return f"AP {number(best, 'ap')} ({first}) against {rest}"
+
+    return (
+        f"In the paper, a ResNet-50 trained on DIAG's images finds real KSDD2 defects better than one trained on "
+        f"In&Out's (a fine-tuned Stable Diffusion) or MemSeg's: with {n_aug} generated images, "
+        f"{claim('zero-shot')} with no real positive (Table I), and {claim('full-shot')} with all of them "
+        "(Table II)."
+    )

@@ -33,6 +33,8 @@ LABELS = ("negative", "positive")
 IMAGE_NAME = re.compile(r"^(\d+)\.png$")
 MASK_SUFFIX = "_GT"
 WIDTH, HEIGHT = 224, 632  # the paper's input size: every prepared image is 224 wide x 632 high
+# KSDD2's published counts (positive, negative) per split; the replica's full scale keeps them
+KSDD2_COUNTS = {"train": {"positive": 246, "negative": 2085}, "test": {"positive": 110, "negative": 894}}
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 
 

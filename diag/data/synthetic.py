@@ -22,7 +22,16 @@ from PIL import Image, ImageDraw
 from scipy import ndimage
 from tqdm.auto import tqdm
 
-from diag.data.ksdd2 import HEIGHT, WIDTH, Sample, load_image, load_mask, mask_path_for, write_manifest
+from diag.data.ksdd2 import (
+    HEIGHT,
+    KSDD2_COUNTS,
+    WIDTH,
+    Sample,
+    load_image,
+    load_mask,
+    mask_path_for,
+    write_manifest,
+)
 from diag.errors import ConfigError
 from diag.files import PNG_OPTIONS, new_folder
 
@@ -30,7 +39,7 @@ REPLICA_TAG = 2021  # mixed into every seed; the demo model's pretraining corpus
 
 # (train positives, train negatives, test positives, test negatives)
 SCALES: dict[str, tuple[int, int, int, int]] = {
-    "full": (246, 2085, 110, 894),  # KSDD2's own counts
+    "full": (*KSDD2_COUNTS["train"].values(), *KSDD2_COUNTS["test"].values()),  # KSDD2's own counts
     "demo": (49, 417, 22, 179),  # one fifth, same ratios: runs on a CPU in minutes
     "small": (6, 14, 4, 8),  # for tests
 }
