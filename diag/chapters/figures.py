@@ -33,12 +33,15 @@ def example_grid(rows: dict[str, list[np.ndarray]], title: str):
 
 
 def small_defects(folder: Path | str, n: int, largest_share: float = 0.1) -> list[Path]:
-    """The first ``n`` images of a set whose mask is not empty and covers at most ``largest_share`` of the
-    image: a zoom of a box as large as the image would only shrink it."""
+    """The first ``n`` images of a set whose mask is not empty and whose box around it covers at most
+    ``largest_share`` of the image: a zoom of a box as large as the image would only shrink it."""
     chosen = []
     for path in list_images(Path(folder) / "imgs"):
         mask = load_mask(Path(folder) / "masks" / path.name)
-        if mask.any() and mask.mean() <= largest_share:
+        if not mask.any():
+            continue
+        top, bottom, left, right = defect_box(mask)
+        if (bottom - top) * (right - left) <= largest_share * mask.size:
             chosen.append(path)
         if len(chosen) == n:
             break
@@ -51,6 +54,11 @@ def zoomed_defects(folder: Path | str, n: int = 6, title: str = ""):
     import matplotlib.pyplot as plt
 
     images = small_defects(folder, n)
+    if not images:
+        fig, ax = plt.subplots(figsize=(6, 1))
+        ax.axis("off")
+        ax.text(0, 0.5, "No image of this set has a defect box under a tenth of the image.", va="center")
+        return readable(fig)
     fig, axes = plt.subplots(
         2,
         max(len(images), 1),
@@ -65,6 +73,7 @@ def zoomed_defects(folder: Path | str, n: int = 6, title: str = ""):
         axes[0, c].imshow(image)
         axes[0, c].contour(mask, colors="yellow", linewidths=0.4)
         axes[0, c].add_patch(plt.Rectangle((left, top), right - left, bottom - top, fill=False, color="red", lw=0.8))
+        axes[0, c].set_xlim(-0.5, image.shape[1] - 0.5), axes[0, c].set_ylim(image.shape[0] - 0.5, -0.5)
         axes[1, c].imshow(image[top:bottom, left:right], interpolation="nearest")
         axes[1, c].contour(mask[top:bottom, left:right], colors="yellow", linewidths=0.5)
     for ax in axes.flat:

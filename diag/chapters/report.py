@@ -148,7 +148,11 @@ def ap_figure(rows: pd.DataFrame, scenario: str, label: str, tag: str):
     ax.set_xlabel("N_aug (methods drawn side by side)")
     ax.set_ylabel("AP")
     ax.set_title(f"{scenario}: AP vs N_aug — {label}")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
+    handles, labels = ax.get_legend_handles_labels()
+    order = sorted(range(len(labels)), key=lambda i: ("no augmentation" in labels[i], i % len(labels)))
+    by_method = sorted(order, key=lambda i: labels[i].split(" (")[0])  # each method's two entries together
+    ax.legend([handles[i] for i in by_method], [labels[i] for i in by_method], loc="upper center",
+              bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
     fig.tight_layout()
     return readable(fig)
 
