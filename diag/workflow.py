@@ -27,9 +27,9 @@ import numpy as np
 import pandas as pd
 
 from diag import experiments
+from diag.classify.data import SCENARIOS
 from diag.config import Config, build_config
 from diag.data.fingerprint import data_fingerprint, is_replica
-from diag.classify.data import SCENARIOS
 from diag.data.ksdd2 import read_manifest, split_by_label
 from diag.errors import ConfigError, DataError, MissingResult
 from diag.files import write_text_atomic

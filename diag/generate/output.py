@@ -12,8 +12,8 @@ same generator, data and settings; otherwise the run stops and names each differ
 a non-empty folder without ``set.json`` (not made by diag) is never written into; a set
 with no finished image (a run that failed at its start) may be restarted with other
 settings. Whoever reads a set (``check_set``) checks its record: the data it was made from,
-its generator, and that each image is still the one written. Each index has its own files, so several processes (or GPUs) can write into one folder at once;
-``finish`` merges the rows.
+its generator, and that each image is still the one written. Each index has its own files,
+so several processes (or GPUs) can write into one folder at once; ``finish`` merges the rows.
 """
 
 from __future__ import annotations
