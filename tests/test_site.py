@@ -165,3 +165,15 @@ def test_the_intro_headline_states_tables_one_and_two(site: Path) -> None:
         claim = sentence[: sentence.index(f"({table})")].rsplit("AP ", 1)[1]
         for method, ap in zip(rows["method"], rows["ap"]):
             assert f"{ap:.3f} ({method})" in claim, (table, method, claim)
+
+
+def test_every_reference_is_cited_and_listed(site: Path) -> None:
+    """The strict build (-W) fails on a citation that does not resolve; this checks the other direction:
+    every work of book/references.bib is cited somewhere and listed on the bibliography page."""
+    from diag.book import ROOT
+
+    keys = re.findall(r"^@\w+\{([^,]+),", (ROOT / "book" / "references.bib").read_text(), flags=re.M)
+    listed = (site / "book" / "bibliography.html").read_text().count('<div class="citation"')
+    assert listed == len(keys) == len(set(keys))
+    cited = (site / "book" / "chapters" / "03-generation.html").read_text()
+    assert 'href="../bibliography.html#' in cited  # a chapter's citation links to its entry
