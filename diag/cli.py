@@ -125,11 +125,14 @@ def config_from_args(args: argparse.Namespace):
     return check_devices(build_config(args.profile, overrides_from_args(args)))
 
 
+DEVICE_SECTIONS = ("diag", "inout", "classifier", "fid")  # the config sections that run on a device
+
+
 def check_devices(config):
     """``config`` once every section's device exists here (``--device cuda`` without a GPU is one line)."""
     from diag.devices import resolve_device
 
-    for section in ("diag", "inout", "classifier", "fid"):
+    for section in DEVICE_SECTIONS:
         resolve_device(getattr(config, section).device)
     return config
 
@@ -305,7 +308,9 @@ def cmd_experiment(args: argparse.Namespace) -> None:
     if needs_sets and args.generated is None:
         raise DiagError(f"--generated GEN is needed for {', '.join(needs_sets)} (GEN/<method>/augmented_<N>/imgs/)")
     ensure_writable_folder(args.out)
-    ensure_writable_folder(args.feature_cache or args.out / "feature-cache", "--feature-cache")
+    from diag.experiments import feature_cache_dir
+
+    ensure_writable_folder(feature_cache_dir(args.out, args.feature_cache), "--feature-cache")
     results = run_grid(
         config,
         scenario=args.scenario,
@@ -441,7 +446,7 @@ def reproduce_overrides(args: argparse.Namespace) -> list[str]:
     if args.weights:
         out.append(f"classifier.weights={args.weights}")
     if args.device:
-        out += [f"{section}.device={args.device}" for section in ("diag", "inout", "classifier", "fid")]
+        out += [f"{section}.device={args.device}" for section in DEVICE_SECTIONS]
     return out
 
 

@@ -121,6 +121,11 @@ def write_csv_atomic(frame: pd.DataFrame, path: Path) -> None:
     write_atomic(path, lambda tmp: frame.to_csv(tmp, index=False))
 
 
+def feature_cache_dir(out: Path | str, feature_cache: Path | str | None = None) -> Path:
+    """Where a grid caches its feature maps: ``feature_cache`` when given, else ``out/feature-cache``."""
+    return Path(feature_cache) if feature_cache else Path(out) / "feature-cache"
+
+
 def run_cell(
     scenario: str,
     method: str,
@@ -139,7 +144,7 @@ def run_cell(
 
     ``memo``: feature maps kept in memory between the cells of one grid (see ``encode``)."""
     start = time.perf_counter()
-    feature_cache = Path(feature_cache) if feature_cache else out / "feature-cache"
+    feature_cache = feature_cache_dir(out, feature_cache)
     classifier = replace(config.classifier, seed=seed, feature_cache=str(feature_cache))
     gen = None if method == "none" else generated_dir(generated, method, n_aug)
     train = training_set(data, scenario, gen, 0 if method == "none" else n_aug)
