@@ -467,7 +467,7 @@ def add_reproduce_command(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE", help="override any setting")
     p.add_argument("--from-results", type=Path, metavar="DIR", help="render a finished results folder; compute nothing")
     p.add_argument(
-        "--dry-run", action="store_true", help="print every step with its image and training counts; run nothing"
+        "--dry-run", action="store_true", help="print every step with its image and training counts (with --from-results: what the render does); run nothing"
     )
     p.add_argument("--source", type=Path, help="the project's source tree (default: the one diag is installed from)")
     p.set_defaults(func=cmd_reproduce)
