@@ -59,17 +59,19 @@ def main() -> None:
             synthesize(data, scale="demo", seed=args.replica_seed, progress=False)
         rows = {}
         for guidance in [float(g) for g in args.guidance.split(",")]:
-            method = f"diag-g{guidance:g}"
-            folder = generated_dir(root / "generated", method, args.images)
+            # each guidance in its own results folder: FID and the probe read generated/diag/augmented_<N>
+            where = root / f"guidance-{guidance:g}"
+            folder = generated_dir(where / "generated", "diag", args.images)
             generate_diag(data, folder, replace(config, guidance=guidance), pipe=pipe, progress=False)
-            rows[method] = prompt_means(folder)
-        methods = list(rows)
-        fid = fid_table(data, root, args.images, dims=(64,), methods=methods).set_index("method")
-        realism = realism_table(data, root, args.images, methods).set_index("method")
+            fid = fid_table(data, where, args.images, dims=(64,), methods=["diag"]).iloc[0]
+            realism = realism_table(data, where, args.images, ["diag"]).iloc[0]
+            rows[f"guidance {guidance:g}"] = {
+                **prompt_means(folder),
+                "FID-64": fid["fid_64"],
+                "AUROC crops": realism["auroc_crops"],
+                "AUROC images": realism["auroc_images"],
+            }
         table = pd.DataFrame(rows).T
-        table["FID-64"] = fid["fid_64"]
-        table["AUROC crops"] = realism["auroc_crops"]
-        table["AUROC images"] = realism["auroc_images"]
         print(
             f"model {args.model}; mask blur {config.mask_blur:g} px; replica seed {args.replica_seed} (demo scale); "
             f"{args.images} images per guidance"

@@ -158,8 +158,9 @@ def diag_generation(quick: bool) -> float:
 
 
 def inout_finetune(quick: bool) -> tuple[float, float]:
-    """One In&Out LoRA step (batch 12, 512 px, float32, the official LoRA) and one 512 px sample."""
-    from diag.generate.inout import InOutConfig, add_lora, diffusion_loss, sample, tokenize
+    """One In&Out LoRA step (batch 12, 512 px, float32, the official LoRA, latents cached as the official
+    run caches them) and one 512 px sample."""
+    from diag.generate.inout import InOutConfig, add_lora, diffusion_loss, encode_pixels, sample, tokenize
 
     pipe = sd15(torch.float32)
     pipe.set_progress_bar_config(disable=True)
@@ -169,9 +170,10 @@ def inout_finetune(quick: bool) -> tuple[float, float]:
     pixels = torch.rand(12, 3, 512, 512) * 2 - 1
     ids = tokenize(pipe, [config.instance_prompt] * 12)
     g = torch.Generator().manual_seed(0)
+    latents = encode_pixels(pipe, pixels, g)  # once: the step below is the UNet's and the text encoder's
 
     def step() -> None:
-        loss = diffusion_loss(pipe, pixels, ids, g, config)
+        loss = diffusion_loss(pipe, latents, ids, g, config)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

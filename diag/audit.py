@@ -24,6 +24,7 @@ from diag.experiments import (
     left_out,
     read_rows,
     settings_id,
+    table_n_aug,
 )
 from diag.fid.table import table_path
 from diag.generate.loading import model_fingerprint
@@ -82,7 +83,7 @@ def audit(
             lines += grid_lines(reference, results, scenario, data, config or reference)
     if "sets" in scopes:
         lines += set_lines(reference, results, data)
-    fid_n = 100 if 100 in reference.grid.n_augs else reference.grid.n_augs[0]
+    fid_n = table_n_aug(reference.grid.n_augs)
     if "fid" in scopes and not table_path(results, fid_n).is_file():
         lines.append(f"FID: no table at N_aug = {fid_n} ({table_path(results, fid_n).name})")
     return lines

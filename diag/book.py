@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -26,6 +27,7 @@ import time
 from pathlib import Path
 from typing import Iterator, Sequence
 
+from diag import progress
 from diag.errors import BuildError, DiagError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -126,50 +128,36 @@ def swapped_in(target: Path) -> Iterator[Path]:
         shutil.rmtree(fresh, ignore_errors=True)
 
 
-def execute_notebooks(
-    profile: str,
-    results_dir: Path,
-    target: Path,
-    *,
-    parameters: dict | None = None,
-    compute: bool = True,
-    source: Path | None = None,
-    names: Sequence[str] = NOTEBOOKS,
-) -> dict[str, float]:
-    """Run each notebook (papermill) into ``target``, replacing it only when every one succeeded."""
+def execute_notebook(name: str, notebooks: Path, target: Path, parameters: dict) -> None:
+    """Run one notebook (papermill) into ``target``; a failed or error-carrying notebook is a BuildError.
+
+    The kernel's log (its "running over TCP" warning and the like) goes to its stderr, which
+    ``reproduce`` points at ``kernels.log`` in the build folder; progress reaches the terminal
+    through ``diag.progress``.
+    """
     import papermill
 
-    source = source_tree(source) / "notebooks"
-    params = {
-        "profile": profile,
-        "results_dir": str(Path(results_dir).resolve()),
-        "compute": compute,
-        **(parameters or {}),
-    }
-    timings = {}
-    with swapped_in(target) as fresh:
-        for name in names:
-            start = time.perf_counter()
-            output = fresh / f"{name}.ipynb"
-            try:
-                papermill.execute_notebook(
-                    source / f"{name}.ipynb",
-                    output,
-                    parameters=params,
-                    cwd=str(fresh),
-                    progress_bar=False,
-                    kernel_name="python3",
-                )
-            except papermill.PapermillExecutionError as error:
-                raise BuildError(f"notebook {name} failed: {error.ename}: {error.evalue}") from None
-            problems = notebook_problems(output)
-            if problems:
-                raise BuildError("; ".join(problems))
-            publishable(output, source / f"{name}.ipynb")
-            timings[name] = round(time.perf_counter() - start, 1)
-            print(f"  {name}: {timings[name]:.1f} s", flush=True)
-        (fresh / "timings.json").write_text(json.dumps(timings, indent=2) + "\n")
-    return timings
+    output = target / f"{name}.ipynb"
+    try:
+        papermill.execute_notebook(
+            notebooks / f"{name}.ipynb",
+            output,
+            parameters=parameters,
+            cwd=str(target),
+            progress_bar=False,
+            kernel_name="python3",
+        )
+    except papermill.PapermillExecutionError as error:
+        raise BuildError(f"notebook {name} failed: {error.ename}: {error.evalue}") from None
+    problems = notebook_problems(output)
+    if problems:
+        raise BuildError("; ".join(problems))
+    publishable(output, notebooks / f"{name}.ipynb")
+
+
+def notebook_parameters(profile: str, results_dir: Path, compute: bool, parameters: dict | None) -> dict:
+    """What papermill injects into every chapter's ``parameters`` cell."""
+    return {"profile": profile, "results_dir": str(Path(results_dir).resolve()), "compute": compute, **(parameters or {})}
 
 
 def copy_sources(source: Path, build: Path) -> None:
@@ -220,35 +208,105 @@ def reproduce(
     data: Path | str | None = None,
     overrides: Sequence[str] = (),
     source: Path | None = None,
+    workers: int | None = None,
 ) -> Path:
-    """Execute every chapter, then build the site into ``out``; returns the site's index page."""
-    from diag import workflow
+    """Compute every result, execute every chapter, then build the site into ``out``; returns its index page.
+
+    The work runs as jobs (``diag.jobs``) on ``workers`` processes (default: one per core on a CPU,
+    one on a GPU); the terminal shows one line per step and a bar for long ones, and the kernels'
+    own log goes to ``kernels.log`` in the build folder. Each step's time is in ``steps.jsonl`` there.
+    """
+    from diag import jobs, workflow
 
     source = source_tree(source)
     results = Path(results_dir or Path("results") / profile)
     if from_results and not results.is_dir():
         raise DiagError(f"{results}: results folder not found")
-    # check the settings and the data before anything runs (the paper profile refuses to run without data)
-    if not from_results:
-        workflow.setup(profile, results, data, compute=True, overrides=overrides)
+    if from_results and not (results / "manifest.json").is_file():
+        raise DiagError(f"{results}: no manifest.json, so no results diag made; render a folder `diag reproduce` computed")
+    # the settings and the data, checked before anything is written
+    config = None if from_results else workflow.checked_inputs(profile, data, overrides)[0]
+    workers = workers or default_workers(config)
+    print(f"building the {profile} book with {workers} worker(s); results in {results}", flush=True)
     start = time.perf_counter()
-    print(f"executing notebooks ({profile} profile, results in {results})", flush=True)
-    parameters = {"data_dir": None if data is None else str(Path(data).resolve()), "overrides": list(overrides)}
     with contextlib.ExitStack() as stack:
         build = (
             Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="diag-book-")))
             if from_results
             else results / "book-build"
         )
-        copy_sources(source, build)
-        execute_notebooks(
-            profile,
-            results,
-            build / "book" / "chapters",
-            parameters=parameters,
-            compute=not from_results,
-            source=source,
+        build.mkdir(parents=True, exist_ok=True)
+        for log in ("console.log", "steps.jsonl", "kernels.log"):
+            (build / log).unlink(missing_ok=True)
+        terminal = stack.enter_context(stderr_to(build / "kernels.log"))
+        stack.enter_context(progress.follow_console(build / "console.log", terminal))
+        stack.enter_context(
+            environment({progress.CONSOLE_ENV: str(build / "console.log"), progress.STEP_LOG_ENV: str(build / "steps.jsonl")})
         )
-        index = build_book(build, Path(out))
+        run = None if from_results else workflow.setup(profile, results, data, compute=True, overrides=overrides)
+        copy_sources(source, build)
+        parameters = {"data_dir": None if data is None else str(Path(data).resolve()), "overrides": list(overrides)}
+        with swapped_in(build / "book" / "chapters") as fresh:
+            context = jobs.Context(
+                profile,
+                str(results.resolve()),
+                None if data is None else str(Path(data).resolve()),
+                tuple(overrides),
+                notebooks=str(source / "notebooks"),
+                executed=str(fresh),
+                parameters=notebook_parameters(profile, results, not from_results, parameters),
+            )
+            plan = jobs.book_jobs(run.config, NOTEBOOKS, parts=workers) if run else jobs.chapter_jobs(NOTEBOOKS)
+            records = jobs.run_jobs(plan, context, workers)
+            chapters = {r["step"].removeprefix("chapter "): r["seconds"] for r in records if r["step"].startswith("chapter ")}
+            (fresh / "timings.json").write_text(json.dumps(chapters, indent=2) + "\n")  # the chapters' times
+        with progress.step("Jupyter Book build"):
+            index = build_book(build, Path(out))
     print(f"book built in {time.perf_counter() - start:.0f} s: {index}")
     return index
+
+
+def default_workers(config) -> int:
+    """One worker per core on a CPU; one on a GPU (its jobs share one device). ``config``: None for a render."""
+    from diag.devices import resolve_device
+    from diag.jobs import available_cores
+
+    if config is not None and resolve_device(config.diag.device).type == "cuda":
+        return 1
+    return available_cores()
+
+
+@contextlib.contextmanager
+def stderr_to(log: Path) -> Iterator:
+    """Point this process's stderr (fd 2, which workers and kernels inherit) at ``log``; yields the terminal.
+
+    Why: each kernel prints its own log lines ("Kernel is running over TCP without encryption")
+    straight to the stderr it inherited; they belong in a log, not between the step lines.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(log, "a") as target:
+        os.dup2(target.fileno(), 2)
+    terminal = os.fdopen(os.dup(saved), "w", buffering=1)
+    try:
+        yield terminal
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        terminal.close()
+
+
+@contextlib.contextmanager
+def environment(values: dict[str, str]) -> Iterator[None]:
+    """Set environment variables for the block (workers and kernels inherit them), then restore them."""
+    before = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

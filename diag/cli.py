@@ -64,6 +64,17 @@ def cmd_data_synth(args: argparse.Namespace) -> None:
     print(f"contact sheet: {Path(args.out) / 'contact_sheet.png'}")
 
 
+def positive_int(text: str) -> int:
+    """An option's value as an integer >= 1 (argparse prints the message with the option's name)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1; got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1; got {text!r}")
+    return value
+
+
 def add_data_commands(subparsers: argparse._SubParsersAction) -> None:
     data = subparsers.add_parser("data", help="get, prepare or synthesise KSDD2")
     sub = data.add_subparsers(dest="data_command", required=True)
@@ -419,7 +430,10 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
         if args.from_results:
             print("\n".join(render_plan(args.profile, results, args.out, overrides)))
         else:
-            print("\n".join(dry_run(args.profile, results, args.data, overrides)))
+            from diag.book import default_workers
+
+            workers = args.workers or default_workers(build_config(args.profile, overrides))
+            print("\n".join(dry_run(args.profile, results, args.data, overrides, workers)))
         return
     reproduce(
         args.profile,
@@ -429,6 +443,7 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
         data=args.data,
         overrides=overrides,
         source=args.source,
+        workers=args.workers,
     )
 
 
@@ -466,6 +481,12 @@ def add_reproduce_command(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--device", help="auto, cpu, cuda or cuda:N, for every step")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE", help="override any setting")
     p.add_argument("--from-results", type=Path, metavar="DIR", help="render a finished results folder; compute nothing")
+    p.add_argument(
+        "--workers",
+        type=positive_int,
+        help="processes that run the steps and chapters at once, one torch thread each "
+        "(default: one per core on a CPU, one on a GPU)",
+    )
     p.add_argument(
         "--dry-run", action="store_true", help="print every step with its image and training counts (with --from-results: what the render does); run nothing"
     )

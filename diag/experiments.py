@@ -24,7 +24,6 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from diag.classify.data import evaluation_set, training_set, validation_split
 from diag.classify.train import encode, fit, predict
@@ -33,7 +32,7 @@ from diag.data.fingerprint import data_fingerprint
 from diag.devices import resolve_device
 from diag.errors import ConfigError, DataError
 from diag.files import sha1_of_files, write_atomic
-from diag.metrics import best_f1_threshold, evaluate_scores
+from diag.progress import bar as progress_bar
 
 GENERATORS = ("memseg", "inout", "diag")  # the paper's three methods, in its tables' order
 # DIAG with procedural masks: truly zero-shot (no real positive used anywhere); no paper table has it
@@ -64,6 +63,11 @@ def grid_methods(scenario: str) -> list[str]:
 
 
 KEY = ["scenario", "method", "n_aug", "seed"]
+
+
+def table_n_aug(n_augs: Sequence[int]) -> int:
+    """The N_aug of Table III (FID) and the realism probe: 100 where the grid has it (the paper's N), else the first."""
+    return 100 if 100 in n_augs else n_augs[0]
 
 
 def generated_dir(generated: Path | str, method: str, n_aug: int) -> Path:
@@ -143,6 +147,8 @@ def run_cell(
     """Train and score one cell; returns its results row and writes its per-epoch curve.
 
     ``memo``: feature maps kept in memory between the cells of one grid (see ``encode``)."""
+    from diag.metrics import best_f1_threshold, evaluate_scores  # scikit-learn: seconds to import, needed here only
+
     start = time.perf_counter()
     feature_cache = feature_cache_dir(out, feature_cache)
     classifier = replace(config.classifier, seed=seed, feature_cache=str(feature_cache))
@@ -269,7 +275,7 @@ def run_grid(
     done = set(this_grid(rows)[KEY].itertuples(index=False, name=None))
     todo = [c for c in cells if c not in done]
     memo: dict = {}  # the cells share most images: read each one's feature maps once
-    for cell in tqdm(todo, desc=f"{scenario} cells", disable=not progress):
+    for cell in progress_bar(todo, desc=f"{scenario} cells", disable=not progress):
         row = run_cell(
             *cell,
             config=config,

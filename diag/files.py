@@ -24,8 +24,25 @@ def temporary_name(path: Path) -> Path:
 
 
 def is_temporary(path: Path) -> bool:
-    """A leftover of ``write_atomic`` (a crash between write and rename)."""
+    """A temporary file of ``write_atomic`` (being written, or left by a crash between write and rename)."""
     return path.name.startswith(".") and path.name.endswith(TEMP_SUFFIX)
+
+
+def is_stale_temporary(path: Path) -> bool:
+    """A temporary file whose writer is gone: safe to remove while other processes write beside it
+    (the parts of one generated set run in several processes at once)."""
+    if not is_temporary(path):
+        return False
+    pid = path.name.removesuffix(TEMP_SUFFIX).rsplit(".", 1)[-1]
+    if not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return int(pid) == os.getpid()
 
 
 MARKER = ".diag-partial"

@@ -18,6 +18,7 @@ what is missing is said on the page.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -33,6 +34,7 @@ from diag.data.fingerprint import data_fingerprint, is_replica
 from diag.data.ksdd2 import read_manifest, split_by_label
 from diag.errors import ConfigError, DataError, MissingResult
 from diag.files import write_text_atomic
+from diag.progress import redirected, step
 
 PAPER_DATA_HINT = (
     "the paper profile runs on real KSDD2 only: `diag data download --out data/raw`, "
@@ -94,18 +96,67 @@ class Run:
     def generated_dir(self, method: str, n_aug: int) -> Path:
         return experiments.generated_dir(self.results / "generated", method, n_aug)
 
-    def generate(self, method: str, n_aug: int, progress: bool = False) -> Path:
-        """One generated set (cached: finished images are never redone; other settings are refused)."""
+    def generate(self, method: str, n_aug: int, part: tuple[int, int] | None = None) -> Path:
+        """One generated set (cached: finished images are never redone; other settings are refused).
+
+        ``part=(k, K)``: only the k-th of K shares of its missing images (``diag.jobs`` runs the K
+        parts at once, then the whole set, which finds every image made and writes the manifest).
+        """
         out = self.generated_dir(method, n_aug)
+        finished = (out / "manifest.csv").is_file() and len(pd.read_csv(out / "manifest.csv")) >= n_aug
         if not self.compute:
-            if (out / "manifest.csv").is_file() and len(pd.read_csv(out / "manifest.csv")) >= n_aug:
+            if finished:
                 return out
             raise MissingResult(f"{out}: generated set missing")
+        share = f" (part {part[0] + 1}/{part[1]})" if part else ""
+        with step(f"generate {method} augmented_{n_aug}{share}", cached=finished):
+            self.make_set(method, n_aug, out, part)
+        return out
+
+    def inout_lora_dir(self) -> Path:
+        """Where In&Out's fine-tune for this run's seed lives: one serves every N_aug."""
+        return self.results / "generated" / "inout" / f"lora-seed{self.config.inout.seed}"
+
+    def inout_lora(self) -> Path:
+        """In&Out's fine-tune alone (made once; the parts of its sets load it)."""
+        from diag.generate.inout import finetune_inout
+
+        return finetune_inout(self.data, self.config.inout, self.inout_lora_dir(), progress=redirected())
+
+    def generate_with_maps(self, method: str, n_aug: int) -> Path:
+        """A generated set and its images' classifier feature maps (so the two grids need not make them)."""
+        out = self.generate(method, n_aug)
+        self.cache_maps(sorted((out / "imgs").glob("*.png")), f"{method} augmented_{n_aug}")
+        return out
+
+    def real_maps(self) -> None:
+        """The classifier feature maps of every real image, training and test (the grids share them)."""
+        paths = [s.image_path for split in ("train", "test") for s in read_manifest(self.data, split)]
+        self.cache_maps(paths, "the real images")
+
+    def cache_maps(self, paths: Sequence[Path], what: str) -> None:
+        """The demo backbone's feature maps of ``paths`` into the grids' cache (the paper's ResNet has none)."""
+        if not self.compute or self.config.classifier.backbone != "fid-inception-maps":
+            return
+        from diag.classify.features import feature_maps
+
+        with step(f"feature maps of {what} ({len(paths)} images)"):
+            feature_maps(
+                paths,
+                cache_dir=self.results / "feature-cache",
+                progress=redirected(),
+                device=resolve(self.config.classifier.device),
+            )
+
+    def make_set(self, method: str, n_aug: int, out: Path, part: tuple[int, int] | None = None) -> None:
+        """Dispatch to the method's generator (a finished set returns at once); bars go to the terminal."""
+        progress = redirected()
         if method in ("diag", experiments.PROCEDURAL):
             from diag.generate.diag import generate_diag
 
             masks = "procedural" if method == experiments.PROCEDURAL else self.config.diag.masks
-            generate_diag(self.data, out, replace(self.config.diag, n_aug=n_aug, masks=masks), progress=progress)
+            config = replace(self.config.diag, n_aug=n_aug, masks=masks)
+            generate_diag(self.data, out, config, progress=progress, part=part)
         elif method == "memseg":
             from diag.generate.memseg import generate_memseg
 
@@ -113,13 +164,12 @@ class Run:
         elif method == "inout":
             from diag.generate.inout import generate_inout
 
-            lora = self.results / "generated" / "inout" / f"lora-seed{self.config.inout.seed}"
-            generate_inout(self.data, out, replace(self.config.inout, n_aug=n_aug), progress=progress, lora_dir=lora)
+            config = replace(self.config.inout, n_aug=n_aug)
+            generate_inout(self.data, out, config, progress=progress, lora_dir=self.inout_lora_dir(), part=part)
         else:
             raise ConfigError(
                 f"The `method` parameter must be one of {experiments.ZERO_SHOT_METHODS}. " f"Got {method!r} instead."
             )
-        return out
 
     def generate_all(self) -> pd.DataFrame:
         """Every method's set at every N_aug; one row each with its image count."""
@@ -151,20 +201,26 @@ class Run:
             for n_aug in self.config.grid.n_augs:
                 if method != "none":
                     self.generate(method, n_aug)
-        return experiments.run_grid(
-            self.config,
-            scenario=scenario,
-            methods=methods,
-            data=self.data,
-            generated=self.results / "generated",
-            out=out,
-            feature_cache=self.results / "feature-cache",
-            progress=False,
-        )
+        cells = len(experiments.grid_cells(scenario, methods, self.config.grid.n_augs, self.config.grid.seeds))
+        with step(f"{scenario} grid ({cells} cells)"):
+            return experiments.run_grid(
+                self.config,
+                scenario=scenario,
+                methods=methods,
+                data=self.data,
+                generated=self.results / "generated",
+                out=out,
+                feature_cache=self.results / "feature-cache",
+                progress=redirected(),
+            )
+
+    def fid_n_aug(self) -> int:
+        """Table III's N_aug: 100 where the grid has it (the paper's N), else the grid's first."""
+        return experiments.table_n_aug(self.config.grid.n_augs)
 
     def sets_for_table(self, n_aug: int | None) -> int:
-        """Table III's N_aug (default: 100 where the grid has it, the paper's N); its sets made when computing."""
-        n_aug = n_aug or (100 if 100 in self.config.grid.n_augs else self.config.grid.n_augs[0])
+        """Table III's N_aug (default: ``fid_n_aug``); its sets made when computing."""
+        n_aug = n_aug or self.fid_n_aug()
         if self.compute:
             for method in experiments.GENERATORS:
                 self.generate(method, n_aug)
@@ -175,29 +231,31 @@ class Run:
         from diag.fid.table import fid_table
 
         n_aug = self.sets_for_table(n_aug)
-        return fid_table(
-            self.data,
-            self.results,
-            n_aug,
-            dims=self.config.fid.dims,
-            compute=self.compute,
-            device=resolve(self.config.fid.device),
-            batch_size=self.config.fid.batch_size,
-        )
+        with step(f"FID table at N_aug {n_aug}") if self.compute else contextlib.nullcontext():
+            return fid_table(
+                self.data,
+                self.results,
+                n_aug,
+                dims=self.config.fid.dims,
+                compute=self.compute,
+                device=resolve(self.config.fid.device),
+                batch_size=self.config.fid.batch_size,
+            )
 
     def realism(self, n_aug: int | None = None) -> pd.DataFrame:
         """How well a linear probe tells each method's defects (and images) from the real positives."""
         from diag.fid.realism import realism_table
 
         n_aug = self.sets_for_table(n_aug)
-        return realism_table(
-            self.data,
-            self.results,
-            n_aug,
-            experiments.GENERATORS,
-            compute=self.compute,
-            device=resolve(self.config.fid.device),
-        )
+        with step(f"realism probe at N_aug {n_aug}") if self.compute else contextlib.nullcontext():
+            return realism_table(
+                self.data,
+                self.results,
+                n_aug,
+                experiments.GENERATORS,
+                compute=self.compute,
+                device=resolve(self.config.fid.device),
+            )
 
     def examples(self, n_aug: int, per_row: int = 6, seed: int = 0) -> dict[str, list[np.ndarray]]:
         """Figure 2's rows: negatives, real positives, MemSeg, In&Out, DIAG (as uint8 arrays)."""
@@ -230,7 +288,8 @@ class Run:
         path = self.results / "figures" / f"{name}.png"
         numbers = path.with_suffix(".json")
         if self.compute:
-            drawn = draw()
+            with step(f"figure {name}"):
+                drawn = draw()
             fig, data = drawn if isinstance(drawn, tuple) else (drawn, None)
             path.parent.mkdir(parents=True, exist_ok=True)
             fig.savefig(path, dpi=110, bbox_inches="tight")
@@ -314,7 +373,8 @@ def replica_dir(results: Path, config: Config, compute: bool) -> Path:
         raise MissingResult(f"{path}: no data; pass data_dir or run with compute=True")
     from diag.data.synthetic import synthesize
 
-    synthesize(path, scale=config.data.replica_scale, seed=config.data.replica_seed, progress=False)
+    with step(f"make the replica ({config.data.replica_scale}, seed {config.data.replica_seed})"):
+        synthesize(path, scale=config.data.replica_scale, seed=config.data.replica_seed, progress=redirected())
     return path
 
 
@@ -348,6 +408,23 @@ def write_manifest(run: Run) -> None:
     write_text_atomic(run.results / "manifest.json", json.dumps(manifest, indent=2, default=str) + "\n")
 
 
+def checked_inputs(
+    profile: str, data_dir: Path | str | None, overrides: Sequence[str] = ()
+) -> tuple[Config, Path | None]:
+    """The profile's settings and its data folder (None: the demo's replica, made by ``setup``),
+    checked before anything is written; the paper profile refuses to run without data."""
+    config = build_config(profile, overrides)
+    if data_dir is not None:
+        config = replace(config, data=replace(config.data, path=str(data_dir)))
+    if config.data.path is not None:
+        data = Path(config.data.path)
+        read_manifest(data, "train")  # a one-line error when it is not a prepared folder
+        return config, data
+    if profile == "paper":
+        raise ConfigError(f"no data folder given: {PAPER_DATA_HINT}")
+    return config, None
+
+
 def setup(
     profile: str,
     results_dir: Path | str,
@@ -372,16 +449,8 @@ def setup(
                     f"{results / 'manifest.json'} names the data folder {data_dir}, which is not here; "
                     "pass the prepared data with --data"
                 )
-    config = build_config(profile, overrides)
-    if data_dir is not None:
-        config = replace(config, data=replace(config.data, path=str(data_dir)))
-    if config.data.path is not None:
-        data = Path(config.data.path)
-        read_manifest(data, "train")  # a one-line error when it is not a prepared folder
-    elif profile == "paper":
-        raise ConfigError(f"no data folder given: {PAPER_DATA_HINT}")
-    else:
-        data = replica_dir(results, config, compute)
+    config, data = checked_inputs(profile, data_dir, overrides)
+    data = data or replica_dir(results, config, compute)
     run = Run(config, results, data, compute, list(overrides))
     if compute:
         check_manifest(results, data_fingerprint(data))
@@ -390,75 +459,85 @@ def setup(
 
 
 def dry_run(
-    profile: str, results_dir: Path | str, data_dir: Path | str | None = None, overrides: Sequence[str] = ()
+    profile: str,
+    results_dir: Path | str,
+    data_dir: Path | str | None = None,
+    overrides: Sequence[str] = (),
+    workers: int = 1,
 ) -> list[str]:
-    """Every step ``diag reproduce`` would run, with its image and training counts; runs nothing."""
-    config = build_config(profile, overrides)
+    """Every job ``diag reproduce`` would run (``diag.jobs.book_jobs``, the list it runs), with its
+    image and training counts; runs nothing."""
+    from diag.book import NOTEBOOKS
+    from diag.jobs import book_jobs
+
+    config, data = checked_inputs(profile, data_dir, overrides)
     results = Path(results_dir)
-    if data_dir is not None:
-        data = Path(data_dir)
-    elif profile == "paper":
-        raise ConfigError(f"no data folder given: {PAPER_DATA_HINT}")
-    else:
-        data = results / "data"
-    lines = [f"profile {profile}; results in {results}; data: {data}"]
+    data = data or results / "data"
+    lines = [f"profile {profile}; results in {results}; data: {data}; {workers} worker(s)"]
     if (data / "train.csv").is_file():
         negatives, positives = split_by_label(read_manifest(data, "train"))
-        test = read_manifest(data, "test")
-        counts = (len(negatives), len(positives), len(test))
+        counts = {"negatives": len(negatives), "positives": len(positives), "test": len(read_manifest(data, "test"))}
     else:
         from diag.data.synthetic import SCALES
 
         n_pos, n_neg, t_pos, t_neg = SCALES[config.data.replica_scale]
-        counts = (n_neg, n_pos, t_pos + t_neg)
+        counts = {"negatives": n_neg, "positives": n_pos, "test": t_pos + t_neg}
         lines.append(
-            f"1. make the replica ({config.data.replica_scale}, seed {config.data.replica_seed}): "
+            f"make the replica ({config.data.replica_scale}, seed {config.data.replica_seed}): "
             f"{n_pos + n_neg} training + {t_pos + t_neg} test images"
         )
-    n_neg, n_pos, n_test = counts
-    diag, inout = config.diag, config.inout
-    for n_aug in config.grid.n_augs:
-        lines.append(
-            f"generate diag augmented_{n_aug}: {n_aug} images, {diag.model}, {diag.steps} steps, "
-            f"guidance {diag.guidance}, canvas {diag.canvas}, masks {diag.masks}"
-        )
-        lines.append(f"generate memseg augmented_{n_aug}: {n_aug} images")
-        lines.append(
-            f"generate {experiments.PROCEDURAL} augmented_{n_aug}: {n_aug} images, as diag with procedural masks"
-        )
-    lines.append(
-        f"fine-tune In&Out once (seed {inout.seed}): {inout.model}, {inout.total_steps(n_pos)} steps of "
-        f"{inout.train_batch_size} images over {n_pos} positives, LoRA {inout.rank}/{inout.alpha}"
-    )
-    for n_aug in config.grid.n_augs:
-        lines.append(
-            f"generate inout augmented_{n_aug}: {n_aug} images, {inout.steps} steps, merge {inout.merge_ratio}"
-        )
-    classifier = config.classifier
-    for scenario in ("zero-shot", "full-shot"):
-        base = n_neg + (n_pos if scenario == "full-shot" else 0)
-        cells = len(
-            experiments.grid_cells(
-                scenario,
-                experiments.grid_methods(scenario),
-                config.grid.n_augs,
-                config.grid.seeds,
-            )
-        )
-        sizes = sorted({base + n for n in config.grid.n_augs} | ({base} if scenario == "full-shot" else set()))
-        lines.append(
-            f"{scenario} grid: {cells} classifiers ({classifier.backbone}, {classifier.epochs} epochs, "
-            f"{'/'.join(map(str, sizes))} training images each), scored on {n_test} test images"
-        )
-    fid_n = 100 if 100 in config.grid.n_augs else config.grid.n_augs[0]
-    lines.append(
-        f"FID at N_aug {fid_n}: {len(experiments.GENERATORS)} sets against {n_pos} real positives, "
-        f"dims {config.fid.dims}"
-    )
-    from diag.book import NOTEBOOKS
-
-    lines.append(f"execute {len(NOTEBOOKS)} notebooks ({', '.join(NOTEBOOKS)}), build the book")
+    for job in book_jobs(config, NOTEBOOKS, parts=workers):
+        lines.append(describe_job(job, config, counts))
+    lines.append("build the book (Jupyter Book)")
     return lines
+
+
+def describe_job(job, config: Config, counts: dict[str, int]) -> str:
+    """One line of the dry run: the job's name, what it makes and from what."""
+    diag, inout, classifier = config.diag, config.inout, config.classifier
+    if job.action == "finetune":
+        return (
+            f"{job.name} (seed {inout.seed}, once for every N_aug): {inout.model}, "
+            f"{inout.total_steps(counts['positives'])} steps of {inout.train_batch_size} images over "
+            f"{counts['positives']} positives, LoRA {inout.rank}/{inout.alpha}"
+        )
+    if job.action == "generate":
+        method, n_aug, *part = job.args
+        if part:
+            return f"{job.name}: {len(range(part[0], n_aug, part[1]))} of its images"
+        if method in ("diag", experiments.PROCEDURAL):
+            masks = "procedural" if method == experiments.PROCEDURAL else diag.masks
+            how = (
+                f"{diag.model}, {diag.steps} steps ({diag.sampler}), guidance {diag.guidance}, "
+                f"canvas {diag.canvas}, masks {masks}"
+            )
+        elif method == "inout":
+            how = f"{inout.steps} steps ({inout.sampler}), merge {inout.merge_ratio}, from the fine-tune"
+        else:
+            how = "MemSeg's procedural anomalies"
+        return f"{job.name}: {n_aug} images, {how}"
+    if job.action == "real maps":
+        n = counts["negatives"] + counts["positives"] + counts["test"]
+        used = classifier.backbone == "fid-inception-maps"
+        return f"{job.name}: {n} images" if used else f"{job.name}: none needed ({classifier.backbone})"
+    if job.action == "grid":
+        (scenario,) = job.args
+        methods = experiments.grid_methods(scenario)
+        cells = experiments.grid_cells(scenario, methods, config.grid.n_augs, config.grid.seeds)
+        base = counts["negatives"] + (counts["positives"] if scenario == "full-shot" else 0)
+        sizes = sorted({base + n for n in config.grid.n_augs} | ({base} if scenario == "full-shot" else set()))
+        return (
+            f"{job.name}: {len(cells)} classifiers ({classifier.backbone}, {classifier.epochs} epochs, "
+            f"{'/'.join(map(str, sizes))} training images each), scored on {counts['test']} test images"
+        )
+    if job.action == "fid":
+        return (
+            f"{job.name}: {len(experiments.GENERATORS)} sets against {counts['positives']} real positives, "
+            f"dims {config.fid.dims}"
+        )
+    if job.action == "realism":
+        return f"{job.name}: a linear probe per set, real positives against generated images and defect crops"
+    return f"{job.name}: execute the notebook" + (f" (after {', '.join(job.after)})" if job.after else "")
 
 
 def render_plan(profile: str, results_dir: Path | str, out: Path | str, overrides: Sequence[str] = ()) -> list[str]:

@@ -213,3 +213,42 @@ def test_a_changed_model_folder_is_not_mixed_with_its_earlier_sets(replica: Path
     with pytest.raises(DataError, match="model_fingerprint"):
         generate_inout(replica, tmp_path / "set", config, pipe=tiny_sd15_pipeline(), progress=False)
     assert (tmp_path / "set" / "imgs" / "00000.png").is_file()  # nothing already made is lost
+
+
+def test_a_set_made_in_parts_equals_the_set_made_at_once(replica: Path, tmp_path: Path) -> None:
+    from diag.generate.inout import finetune_inout
+
+    config = replace(CONFIG, n_aug=5)
+    whole = tmp_path / "whole"
+    generate_inout(replica, whole, config, pipe=tiny_sd15_pipeline(), progress=False, lora_dir=tmp_path / "lora")
+    parted = tmp_path / "parted"
+    with pytest.raises(DataError, match="no finished fine-tune"):
+        generate_inout(replica, parted, config, pipe=tiny_sd15_pipeline(), progress=False,
+                       lora_dir=tmp_path / "other-lora", part=(0, 2))
+    assert finetune_inout(replica, config, tmp_path / "lora") == tmp_path / "lora"  # made already: nothing to do
+    for k in (1, 0):
+        generate_inout(replica, parted, config, pipe=tiny_sd15_pipeline(), progress=False,
+                       lora_dir=tmp_path / "lora", part=(k, 2))
+        assert not (parted / "manifest.csv").exists()  # a part never writes the manifest
+    assert len(list((parted / "imgs").glob("*.png"))) == 5
+    generate_inout(replica, parted, config, progress=False, lora_dir=tmp_path / "lora")  # loads no model: all made
+    for i in range(5):
+        assert (whole / "imgs" / f"{i:05d}.png").read_bytes() == (parted / "imgs" / f"{i:05d}.png").read_bytes()
+    assert len(pd.read_csv(parted / "manifest.csv")) == 5
+
+
+def test_the_multistep_sampler_shares_the_weights_and_leaves_the_callers_pipeline(replica: Path, tmp_path: Path) -> None:
+    from diag.generate.loading import with_sampler
+
+    pipe = tiny_sd15_pipeline()
+    fast = with_sampler(pipe, "dpm-solver++")
+    assert type(fast.scheduler).__name__ == "DPMSolverMultistepScheduler"
+    assert type(pipe.scheduler).__name__ != "DPMSolverMultistepScheduler" and fast.unet is pipe.unet
+    assert fast.scheduler.config.prediction_type == pipe.scheduler.config.prediction_type
+    assert with_sampler(pipe, "model") is pipe
+    with pytest.raises(ConfigError, match="sampler"):
+        with_sampler(pipe, "euler")
+    generate_inout(replica, tmp_path / "dpm", replace(CONFIG, n_aug=1, sampler="dpm-solver++"),
+                   pipe=tiny_sd15_pipeline(), progress=False)
+    rows = pd.read_csv(tmp_path / "dpm" / "manifest.csv")
+    assert rows["sampler"].tolist() == ["dpm-solver++"]  # recorded: never mixed with a set sampled otherwise

@@ -97,6 +97,11 @@ def test_dry_run_lists_every_step_with_counts(paper_run: dict[str, Path], capsys
     assert main(["reproduce", "--profile", "paper", "--data", str(data), "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "generate diag augmented_120: 120 images" in out
-    assert f"fine-tune In&Out once (seed 0): stable-diffusion-v1-5/stable-diffusion-v1-5, " \
+    assert f"In&Out fine-tune (seed 0, once for every N_aug): stable-diffusion-v1-5/stable-diffusion-v1-5, " \
            f"{-(-50 * 10 * TRAIN['positive'] // 12)} steps" in out
     assert "zero-shot grid: 36 classifiers (resnet50, 50 epochs" in out and "full-shot grid: 30 classifiers" in out
+    # the dry run lists the jobs reproduce runs: each chapter after what it shows, the realism probe included
+    assert "realism probe at N_aug 100" in out and "chapter 06-fid: execute the notebook (after FID table" in out
+    for workers, parts in (("1", False), ("3", True)):  # a set is split among several workers, never for one
+        assert main(["reproduce", "--profile", "paper", "--data", str(data), "--dry-run", "--workers", workers]) == 0
+        assert ("generate diag augmented_80 (part 3/3): 26 of its images" in capsys.readouterr().out) == parts

@@ -93,7 +93,7 @@ CASES: list[tuple[str, Callable[[Path, Path], list[str]], str]] = [
     ("unknown section", lambda r, w: ["reproduce", "--set", "foo.bar=1"], "unknown section 'foo'"),
     ("unknown field", lambda r, w: ["reproduce", "--set", "diag.nope=1"], "diag has no field 'nope'"),
     ("from an empty results folder", lambda r, w: ["reproduce", "--from-results", str(w / "folder-out"),
-                                                   "--out", str(w / "site")], "notebook 01-data failed"),
+                                                   "--out", str(w / "site")], "no manifest.json, so no results"),
     ("prepare into a file", lambda r, w: ["data", "prepare", "--src", str(r), "--out", str(w / "a-file")], "a-file"),
     ("replica into a file", lambda r, w: ["data", "synth", "--scale", "small", "--out", str(w / "a-file")], "a-file"),
 ]

@@ -25,11 +25,11 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from diag.classify.data import INPUT_SIZES, load_uint8
 from diag.fid.features import load_cached, save_atomic
 from diag.fid.inception import BLOCKS, frozen_layers, load_state_dict
+from diag.progress import bar as progress_bar
 
 MAP_LAYER = "Mixed_5d"
 CONTRAST_GAIN = 1.0
@@ -101,7 +101,7 @@ def feature_maps(
     if todo and backbone is None:
         backbone = load_map_backbone(device)
     batches = [todo[s : s + batch_size] for s in range(0, len(todo), batch_size)]
-    for batch in tqdm(batches, desc="inception maps", disable=not progress or not todo):
+    for batch in progress_bar(batches, desc="inception maps", disable=not progress or not todo):
         with torch.no_grad():
             images = load_uint8([paths[i] for i in batch], INPUT_SIZES["paper"])
             out = backbone(images.to(next(backbone.parameters()).device)).cpu()

@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from diag.classify.data import INPUT_SIZES, LabelledPaths, load_uint8
 from diag.devices import resolve_device
 from diag.errors import ConfigError
+from diag.progress import bar as progress_bar
 
 BACKBONES = ("resnet50", "fid-inception-maps")
 
@@ -138,7 +138,7 @@ def fit(
     loss_fn = nn.BCEWithLogitsLoss()
     targets = torch.as_tensor(y_train, dtype=torch.float32)
     curve = []
-    for epoch in tqdm(range(1, config.epochs + 1), desc="epochs", disable=not progress):
+    for epoch in progress_bar(range(1, config.epochs + 1), desc="epochs", disable=not progress):
         model.train(epoch == 1 or config.bn_train_every_epoch)  # see TrainConfig.bn_train_every_epoch
         total, seen = 0.0, 0
         for batch in torch.randperm(len(x_train), generator=order).split(config.batch_size):

@@ -20,7 +20,6 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 from scipy import ndimage
-from tqdm.auto import tqdm
 
 from diag.data.ksdd2 import (
     HEIGHT,
@@ -34,6 +33,7 @@ from diag.data.ksdd2 import (
 )
 from diag.errors import ConfigError
 from diag.files import PNG_OPTIONS, new_folder
+from diag.progress import bar as progress_bar
 
 REPLICA_TAG = 2021  # mixed into every seed; the demo model's pretraining corpus uses another tag
 
@@ -272,7 +272,7 @@ def synthesize(out: Path | str, *, scale: str = "demo", seed: int = 0, progress:
             (tmp / split).mkdir()
             labels = label_order(np.random.default_rng([REPLICA_TAG, seed, 99, len(split)]), n_pos, n_neg)
             samples = []
-            for index, positive in enumerate(tqdm(labels, desc=f"synth {split}", disable=not progress)):
+            for index, positive in enumerate(progress_bar(labels, desc=f"synth {split}", disable=not progress)):
                 image, mask, kinds = render_sample(seed, split, index, bool(positive))
                 for kind in kinds:
                     kinds_count[kind] += 1

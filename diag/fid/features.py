@@ -18,13 +18,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
-from tqdm.auto import tqdm
 
 from diag.data.ksdd2 import eight_bit, list_images
 from diag.errors import ConfigError, DataError
 from diag.files import write_atomic
 from diag.fid.frechet import fid_from_features
 from diag.fid.inception import BLOCK_INDEX_BY_DIM, FIDInception, load_fid_inception
+from diag.progress import bar as progress_bar
 
 CACHE_VERSION = "fid-inception-2015-12-05"
 
@@ -88,7 +88,7 @@ def extract_features(
     load = lambda batch: as_batch([decode(paths[i], raw.pop(i, None)) for i in batch])  # noqa: E731
     with ThreadPoolExecutor(max_workers=1) as pool:
         upcoming = pool.submit(load, batches[0]) if batches else None
-        for number, batch_idx in enumerate(tqdm(batches, desc="inception", disable=not progress or not todo)):
+        for number, batch_idx in enumerate(progress_bar(batches, desc="inception", disable=not progress or not todo)):
             images = upcoming.result()
             if number + 1 < len(batches):
                 upcoming = pool.submit(load, batches[number + 1])

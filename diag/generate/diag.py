@@ -30,16 +30,16 @@ from typing import Sequence
 import numpy as np
 import torch
 from PIL import Image
-from tqdm.auto import tqdm
 
 from diag.data.ksdd2 import load_mask, read_manifest, split_by_label
 from diag.data.ksdd2 import HEIGHT, WIDTH
 from diag.errors import ConfigError, DataError
-from diag.generate.loading import check_steps, load_diffusers_pipeline, model_fingerprint
+from diag.generate.loading import SAMPLERS, check_steps, load_diffusers_pipeline, model_fingerprint, with_sampler
 from diag.generate.masks import folder_masks, gt_masks, procedural_mask
 from diag.generate.output import MAX_IMAGES, OutputWriter, recorded_settings
 from diag.generate.plan import PlanItem, release_plan
 from diag.generate.prompts import load_prompts
+from diag.progress import bar as progress_bar
 
 SDXL_INPAINT = "diffusers/stable-diffusion-xl-1.0-inpainting-0.1"
 CANVASES = ("release", "aspect", "crop")
@@ -54,6 +54,7 @@ class DiagConfig:
     seed: int = 0
     # the paper's call arguments
     steps: int = 30
+    sampler: str = "model"  # "model": the release's own scheduler; "dpm-solver++" (see loading.SAMPLERS)
     guidance: float = 20.0
     strength: float = 0.99
     padding_mask_crop: int = 2
@@ -66,6 +67,8 @@ class DiagConfig:
     device: str = "auto"
 
     def validate(self) -> None:
+        if self.sampler not in SAMPLERS:
+            raise ConfigError(f"The `sampler` parameter must be one of {SAMPLERS}. Got {self.sampler!r} instead.")
         if self.canvas not in CANVASES:
             raise ConfigError(f"The `canvas` parameter must be one of {CANVASES}. Got {self.canvas!r} instead.")
         if not 0 < self.strength <= 1:
@@ -205,10 +208,19 @@ def diffusers_version() -> str:
     return diffusers.__version__
 
 
-def generate_diag(data: Path | str, out: Path | str, config: DiagConfig, pipe=None, progress: bool = True) -> Path:
+def generate_diag(
+    data: Path | str,
+    out: Path | str,
+    config: DiagConfig,
+    pipe=None,
+    progress: bool = True,
+    part: tuple[int, int] | None = None,
+) -> Path:
     """Generate ``config.n_aug`` images into ``out`` (resumable); returns the manifest path.
 
-    Runs under ``accelerate launch`` too: each process takes every k-th missing index.
+    Runs under ``accelerate launch`` too: each process takes every k-th missing index. ``part=(k, K)``
+    shares the set by hand (``diag.jobs`` runs a set's parts in K worker processes): the missing
+    indices that are k modulo K, and the manifest is left to a last call without ``part``.
     """
     from accelerate import PartialState
 
@@ -241,22 +253,25 @@ def generate_diag(data: Path | str, out: Path | str, config: DiagConfig, pipe=No
     # 2. this process's share of the missing indices, the pipeline, the canvas
     state = PartialState(cpu=config.device == "cpu")
     done = writer.done()
-    todo = [item for item in plan if item.index not in done][state.process_index :: state.num_processes]
+    todo = [item for item in plan if item.index not in done and (part is None or item.index % part[1] == part[0])]
+    todo = todo[state.process_index :: state.num_processes]
+    finishes = state.is_main_process and part is None
     if not todo:  # a finished set: no need to load the model
         state.wait_for_everyone()
-        return writer.finish() if state.is_main_process else writer.manifest
+        return writer.finish() if finishes else writer.manifest
     if pipe is None:
         from diag.devices import resolve_device
 
         pipe = load_pipeline(config.model, resolve_device(config.device) if state.num_processes == 1 else state.device)
     pipe.set_progress_bar_config(disable=True)  # our own bar counts images
     check_steps(pipe, config.steps, "diag")
+    pipe = with_sampler(pipe, config.sampler)
     warn_long_prompts(pipe.tokenizer, [*prompt_set.prompts, prompt_set.negative_prompt])
     canvas = canvas_size(pipe, config.canvas)
     work = (HEIGHT, WIDTH) if config.canvas == "crop" else canvas  # the size the image is inpainted at
 
     # 3. inpaint batch by batch; every finished image is written at once
-    bar = tqdm(total=len(todo), desc=f"DIAG [{state.process_index}]", unit="img", disable=not progress)
+    bar = progress_bar(total=len(todo), desc=f"DIAG [{state.process_index}]", unit="img", disable=not progress)
     start = time.perf_counter()
     with writer.interruptible():
         for first in range(0, len(todo), config.batch_size):
@@ -297,4 +312,4 @@ def generate_diag(data: Path | str, out: Path | str, config: DiagConfig, pipe=No
             bar.set_postfix(img_per_s=f"{(first + len(items)) / (time.perf_counter() - start):.2f}")
     bar.close()
     state.wait_for_everyone()
-    return writer.finish() if state.is_main_process else writer.manifest
+    return writer.finish() if finishes else writer.manifest

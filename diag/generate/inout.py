@@ -49,15 +49,15 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from tqdm.auto import tqdm
 
 from diag.data.ksdd2 import HEIGHT, WIDTH, load_image, read_manifest, split_by_label
 from diag.errors import ConfigError, DataError
 from diag.files import MARKER, refuse_foreign_folder, write_text_atomic
 from diag.generate.diag import native_resolution
-from diag.generate.loading import check_steps, load_diffusers_pipeline, model_fingerprint
+from diag.generate.loading import SAMPLERS, check_steps, load_diffusers_pipeline, model_fingerprint, with_sampler
 from diag.generate.output import MAX_IMAGES, OutputWriter, recorded_settings, refuse_mixed_settings
 from diag.generate.plan import noise_seed
+from diag.progress import bar as progress_bar, step
 
 SD15 = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 LORA_FILE = "pytorch_lora_weights.safetensors"
@@ -67,7 +67,7 @@ UNET_LINEAR = ["to_q", "to_k", "to_v", "to_out.0", "proj_in", "proj_out", "ff.ne
 UNET_CONV = ["conv1", "conv2", "downsamplers.0.conv", "upsamplers.0.conv"]
 TEXT_LINEAR = ["q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2"]
 # what the sampled set depends on but its fine-tune does not
-SAMPLING_FIELDS = ("n_aug", "steps", "guidance", "merge_ratio", "batch_size", "device")
+SAMPLING_FIELDS = ("n_aug", "steps", "sampler", "guidance", "merge_ratio", "batch_size", "device")
 CANVASES = ("square", "full")
 
 
@@ -96,12 +96,14 @@ class InOutConfig:
     train_steps: int | None = None  # None: epochs x repeats x positives / train_batch_size
     lr: float = 1e-5
     lr_cycles: int = 3  # cosine with restarts
+    cache_latents: bool = True  # encode each image once (the official run's cache_latents), not every step
     optimizer: str = "adamw8bit"  # AdamW where bitsandbytes or a GPU is missing (recorded)
     resolution: int | None = None  # None: the model's native size (512 for SD-1.5)
     canvas: str = "square"  # "square": native square, stretched; "full": 224 x 632 at 1:1 (see the module doc)
     # sampling (official: 2_launch_merge_lora.sh, 3_launch_generate_imgs.sh)
     merge_ratio: float = 0.65
     steps: int = 30
+    sampler: str = "model"  # "model": the base model's own scheduler; "dpm-solver++" (see loading.SAMPLERS)
     guidance: float = 7.5
     batch_size: int = 1  # images per sampling call
     device: str = "auto"
@@ -147,6 +149,8 @@ class InOutConfig:
             raise ConfigError(f"The `min_snr_gamma` parameter must be > 0 or None. Got {self.min_snr_gamma!r} instead.")
         if self.canvas not in CANVASES:
             raise ConfigError(f"The `canvas` parameter must be one of {CANVASES}. Got {self.canvas!r} instead.")
+        if self.sampler not in SAMPLERS:
+            raise ConfigError(f"The `sampler` parameter must be one of {SAMPLERS}. Got {self.sampler!r} instead.")
         if self.resolution is not None:
             check_window(self.resolution, self.canvas)
         if self.optimizer not in OPTIMIZERS:
@@ -242,6 +246,62 @@ def training_input(images: list[np.ndarray], resolution: int, g: torch.Generator
     return random_windows(images, resolution, g) if config.canvas == "full" else to_model_input(images, resolution)
 
 
+@torch.no_grad()
+def encode_pixels(pipe, pixels: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """Scaled latents of ``pixels``, a draw from the autoencoder's posterior (its mean for one without)."""
+    from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion_img2img import retrieve_latents
+
+    latents = retrieve_latents(pipe.vae.encode(pixels.to(pipe.unet.device)), generator=g)
+    return latents * pipe.vae.config.scaling_factor
+
+
+@dataclass
+class LatentCache:
+    """Each training image's scaled posterior (mean, std), encoded once; ``batch`` draws from it.
+
+    ``"square"``: the image resized to the model's square. ``"full"``: the whole unresized image,
+    whose latents ``batch`` cuts windows from, at offsets in whole latent pixels (the
+    autoencoder's stride), so a window's latents see the image around it instead of a border.
+    Why by hand: diffusers' training scripts cache no latents; kohya's cache_latents (the
+    official In&Out run's) keeps one draw per image, we keep the distribution and draw per step.
+    """
+
+    means: list[torch.Tensor]
+    stds: list[torch.Tensor]
+    window: int | None  # latent pixels per window side ("full"), None for "square"
+
+    @classmethod
+    @torch.no_grad()
+    def encode(cls, pipe, images: list[np.ndarray], resolution: int, config: InOutConfig) -> "LatentCache":
+        scale = pipe.vae.config.scaling_factor
+        means, stds = [], []
+        for image in images:
+            whole = torch.from_numpy(image[None]).permute(0, 3, 1, 2).float() / 127.5 - 1
+            pixels = whole if config.canvas == "full" else to_model_input([image], resolution)
+            encoded = pipe.vae.encode(pixels.to(pipe.unet.device))
+            if hasattr(encoded, "latent_dist"):  # a KL autoencoder (SD-1.5's): a posterior per pixel
+                mean, std = encoded.latent_dist.mean, encoded.latent_dist.std
+            else:  # a deterministic one (the demo model's AutoencoderTiny)
+                mean, std = encoded.latents, torch.zeros_like(encoded.latents)
+            means.append(mean[0].cpu() * scale)
+            stds.append(std[0].cpu() * scale)
+        window = resolution // pipe.vae_scale_factor if config.canvas == "full" else None
+        return cls(means, stds, window)
+
+    def batch(self, indices: list[int], g: torch.Generator) -> torch.Tensor:
+        """One latent draw per index: a seeded window (``"full"``) of a seeded posterior sample."""
+        draws = []
+        for i in indices:
+            mean, std = self.means[i], self.stds[i]
+            if self.window is not None:
+                top = int(torch.randint(0, mean.shape[1] - self.window + 1, (1,), generator=g))
+                left = int(torch.randint(0, mean.shape[2] - self.window + 1, (1,), generator=g))
+                cut = (slice(None), slice(top, top + self.window), slice(left, left + self.window))
+                mean, std = mean[cut], std[cut]
+            draws.append(mean + std * torch.randn(mean.shape, generator=g))
+        return torch.stack(draws)
+
+
 def add_lora(pipe, config: InOutConfig) -> list[torch.nn.Parameter]:
     """LoRA adapters (peft) where kohya's ``networks.lora`` puts them; every other weight frozen.
 
@@ -290,26 +350,39 @@ def encode_text(text_encoder, ids: torch.Tensor, clip_skip: int) -> torch.Tensor
     return model.final_layer_norm(hidden)
 
 
-def diffusion_loss(
-    pipe, pixels: torch.Tensor, ids: torch.Tensor, g: torch.Generator, config: InOutConfig
-) -> torch.Tensor:
-    """Noise-prediction MSE (min-SNR weighted), with the inpainting UNet's full-mask input where needed."""
+@torch.no_grad()
+def blank_latents(pipe, pixels: torch.Tensor) -> torch.Tensor:
+    """An inpainting UNet's masked-image input for a full mask: the latents of a blank image.
+
+    The same for every step of a fine-tune: ``finetune_lora`` encodes it once per window size."""
     from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion_img2img import retrieve_latents
+
+    blank = torch.zeros_like(pixels[:1]).to(pipe.unet.device)
+    return retrieve_latents(pipe.vae.encode(blank), sample_mode="argmax") * pipe.vae.config.scaling_factor
+
+
+def diffusion_loss(
+    pipe,
+    latents: torch.Tensor,
+    ids: torch.Tensor,
+    g: torch.Generator,
+    config: InOutConfig,
+    blank: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Noise-prediction MSE (min-SNR weighted) on scaled ``latents``, with the inpainting UNet's
+    full-mask input where needed (``blank``: ``blank_latents`` of the latents' size)."""
     from diffusers.training_utils import compute_snr
 
     from diag.generate.objective import offset_noise, training_target
 
     device = pipe.unet.device
-    scale = pipe.vae.config.scaling_factor
-    with torch.no_grad():
-        latents = retrieve_latents(pipe.vae.encode(pixels.to(device)), generator=g) * scale
+    latents = latents.to(device)
     text = encode_text(pipe.text_encoder, ids.to(device), config.clip_skip)
     noise = offset_noise(latents.shape, config.noise_offset, g).to(device)
     t = torch.randint(0, pipe.scheduler.config.num_train_timesteps, (len(latents),), generator=g).to(device)
     model_input = pipe.scheduler.add_noise(latents, noise, t)
     if is_inpainting(pipe):
-        with torch.no_grad():
-            blank = retrieve_latents(pipe.vae.encode(torch.zeros_like(pixels).to(device)), sample_mode="argmax") * scale
+        blank = blank.expand(len(latents), -1, -1, -1)
         model_input = torch.cat([model_input, torch.ones_like(latents[:, :1]), blank], 1)
     target = training_target(pipe.scheduler, latents, noise, t).float()
     per_sample = (pipe.unet(model_input, t, text).sample.float() - target).pow(2).mean(dim=(1, 2, 3))
@@ -351,6 +424,7 @@ def finetune_lora(
         "cosine_with_restarts", optimizer, num_warmup_steps=0, num_training_steps=steps, num_cycles=config.lr_cycles
     )
     g = torch.Generator().manual_seed(config.seed)
+    sets = {"instance": instance, **({"class": class_images} if class_images else {})}
     pipe.unet.train()
     pipe.text_encoder.train(config.text_encoder_lora)
     # each epoch visits every positive `repeats` times, in a seeded order (kohya's dataset repeats)
@@ -360,24 +434,28 @@ def finetune_lora(
             for _ in range(math.ceil(steps * config.train_batch_size / len(instance)) + 1)
         ]
     )
+    # every batch is resolution x resolution: an inpainting UNet's blank input is encoded once, not per step
+    blank = blank_latents(pipe, torch.zeros(1, 3, resolution, resolution)) if is_inpainting(pipe) else None
+    if config.cache_latents:
+        caches = {name: LatentCache.encode(pipe, images, resolution, config) for name, images in sets.items()}
+    else:
+        caches = {}
+
+    def latents_of(name: str, indices: list[int]) -> torch.Tensor:
+        if config.cache_latents:
+            return caches[name].batch(indices, g)
+        return encode_pixels(pipe, training_input([sets[name][i] for i in indices], resolution, g, config), g)
+
     losses = []
-    for step in tqdm(range(steps), desc="In&Out LoRA", disable=not progress):
-        idx = order[step * config.train_batch_size : (step + 1) * config.train_batch_size].tolist()
+    for number in progress_bar(range(steps), desc="In&Out LoRA", disable=not progress):
+        idx = order[number * config.train_batch_size : (number + 1) * config.train_batch_size].tolist()
         loss = diffusion_loss(
-            pipe,
-            training_input([instance[i] for i in idx], resolution, g, config),
-            tokenize(pipe, [config.instance_prompt] * len(idx)),
-            g,
-            config,
+            pipe, latents_of("instance", idx), tokenize(pipe, [config.instance_prompt] * len(idx)), g, config, blank
         )
         if class_images:
             cdx = torch.randint(0, len(class_images), (len(idx),), generator=g).tolist()
             prior = diffusion_loss(
-                pipe,
-                training_input([class_images[i] for i in cdx], resolution, g, config),
-                tokenize(pipe, [config.class_prompt] * len(cdx)),
-                g,
-                config,
+                pipe, latents_of("class", cdx), tokenize(pipe, [config.class_prompt] * len(cdx)), g, config, blank
             )
             loss = loss + config.prior_loss_weight * prior
         optimizer.zero_grad(set_to_none=True)
@@ -431,39 +509,63 @@ def merge_lora(pipe, ratio: float) -> None:
                 layer.merge()
 
 
-def fine_tuned(
+def ensure_lora(
     pipe, fingerprints: dict[str, str], lora_dir: Path, config: InOutConfig, positives: list, progress: bool
 ) -> None:
-    """Fine-tune into ``lora_dir`` (or reuse the LoRA made there the same way on the same data and
-    model: ``fingerprints`` holds the set's data and model fingerprints), then merge."""
+    """Give ``pipe`` the LoRA in ``lora_dir``: fine-tuned there now, or the one made there the same way
+    on the same data and model (``fingerprints`` holds the data's and the model's) loaded."""
     wanted = {**finetune_settings(config), **fingerprints}
     log = lora_dir / "training.json"
     if log.is_file():
         refuse_mixed_settings(lora_dir, json.loads(log.read_text()).get("settings", {}), wanted, "its fine-tune was")
     if (lora_dir / LORA_FILE).is_file() and log.is_file():  # one fine-tune serves every N_aug
         load_lora(pipe, lora_dir, config)
-    else:
-        start = time.perf_counter()
-        class_images = None
-        resolution = config.resolution or native_resolution(pipe)
-        if config.prior_preservation:
-            seeds = [noise_seed(config.seed + 10_000, i) for i in range(config.num_class_images)]
-            class_images = [
-                np.asarray(im) for s in seeds for im in sample(pipe, [config.class_prompt], [s], config, resolution)
-            ]
+        return
+    start = time.perf_counter()
+    class_images = None
+    resolution = config.resolution or native_resolution(pipe)
+    if config.prior_preservation:
+        seeds = [noise_seed(config.seed + 10_000, i) for i in range(config.num_class_images)]
+        class_images = [np.asarray(im) for s in seeds for im in sample(pipe, [config.class_prompt], [s], config, resolution)]
+    with step(f"In&Out LoRA fine-tune ({config.total_steps(len(positives))} steps)"):
         report = finetune_lora(pipe, [load_image(s.image_path) for s in positives], config, class_images, progress)
-        lora_dir.mkdir(parents=True, exist_ok=True)
-        (lora_dir / MARKER).write_text("a fine-tune diag is writing; training.json marks it finished\n")
-        save_lora(pipe, lora_dir)
-        record = {
-            "settings": wanted,
-            **report,
-            "n_class_images": len(class_images or []),
-            "seconds": round(time.perf_counter() - start, 1),
-        }
-        write_text_atomic(log, json.dumps(record, indent=2) + "\n")  # last: marks the LoRA as finished
-        (lora_dir / MARKER).unlink()
-    merge_lora(pipe, config.merge_ratio)
+    lora_dir.mkdir(parents=True, exist_ok=True)
+    (lora_dir / MARKER).write_text("a fine-tune diag is writing; training.json marks it finished\n")
+    save_lora(pipe, lora_dir)
+    record = {
+        "settings": wanted,
+        **report,
+        "n_class_images": len(class_images or []),
+        "seconds": round(time.perf_counter() - start, 1),
+    }
+    write_text_atomic(log, json.dumps(record, indent=2) + "\n")  # last: marks the LoRA as finished
+    (lora_dir / MARKER).unlink()
+
+
+def finetune_inout(data: Path | str, config: InOutConfig, lora_dir: Path | str, pipe=None, progress: bool = True) -> Path:
+    """Only the fine-tune (or nothing, when ``lora_dir`` holds it already); returns ``lora_dir``.
+
+    Why apart from ``generate_inout``: the parts of a set sampled in several processes at once
+    (``part``) all load one LoRA, made before them."""
+    from diag.data.fingerprint import data_fingerprint
+    from diag.devices import resolve_device
+
+    config.validate()
+    data, lora_dir = Path(data), Path(lora_dir)
+    _, positives = split_by_label(read_manifest(data, "train"))
+    if not positives:
+        raise DataError(f"{data / 'train.csv'}: no positive training images to fine-tune on")
+    refuse_foreign_folder(lora_dir, "training.json", "a fine-tune")
+    fingerprints = {"data_fingerprint": data_fingerprint(data), "model_fingerprint": model_fingerprint(config.model)}
+    log = lora_dir / "training.json"
+    if (lora_dir / LORA_FILE).is_file() and log.is_file():  # made already: compare its settings, load nothing
+        wanted = {**finetune_settings(config), **fingerprints}
+        refuse_mixed_settings(lora_dir, json.loads(log.read_text()).get("settings", {}), wanted, "its fine-tune was")
+        return lora_dir
+    pipe = pipe or load_base(config.model, resolve_device(config.device))
+    pipe.set_progress_bar_config(disable=True)
+    ensure_lora(pipe, fingerprints, lora_dir, config, positives, progress)
+    return lora_dir
 
 
 def generate_inout(
@@ -473,8 +575,13 @@ def generate_inout(
     pipe=None,
     progress: bool = True,
     lora_dir: Path | str | None = None,
+    part: tuple[int, int] | None = None,
 ) -> Path:
-    """Fine-tune (or reuse ``lora_dir``, default ``out/lora``), then sample the missing images; returns the manifest."""
+    """Fine-tune (or reuse ``lora_dir``, default ``out/lora``), then sample the missing images; returns the manifest.
+
+    ``part=(k, K)``: only the missing images whose index is k modulo K (K processes share the set;
+    the LoRA must be made first, by ``finetune_inout``); the manifest is then left to a last call
+    without ``part``, which finds every image made and only writes it."""
     from diag.devices import resolve_device
 
     config.validate()
@@ -488,18 +595,23 @@ def generate_inout(
     settings = writer.prepare(
         "inout", data, {**recorded_settings(config), "model_fingerprint": model_fingerprint(config.model)}
     )
-    todo = [index for index in range(config.n_aug) if index not in writer.done()]
-    if not todo:  # a finished set: no need to load the model
-        return writer.finish()
+    done = writer.done()
+    todo = [i for i in range(config.n_aug) if i not in done and (part is None or i % part[1] == part[0])]
+    if not todo:  # a finished set (or part): no need to load the model
+        return writer.manifest if part else writer.finish()
     device = resolve_device(config.device)
     pipe = pipe or load_base(config.model, device)
     pipe.set_progress_bar_config(disable=True)
     check_steps(pipe, config.steps, "inout")  # before the fine-tune, not after it
     resolution = config.resolution or native_resolution(pipe)
     fingerprints = {key: settings[key] for key in ("data_fingerprint", "model_fingerprint")}
-    fine_tuned(pipe, fingerprints, lora_dir, config, positives, progress)
+    if part is not None and not (lora_dir / "training.json").is_file():
+        raise DataError(f"{lora_dir}: no finished fine-tune; a part of a set samples from one made before it")
+    ensure_lora(pipe, fingerprints, lora_dir, config, positives, progress)
+    merge_lora(pipe, config.merge_ratio)
+    pipe = with_sampler(pipe, config.sampler)  # after the fine-tune, which trains on the model's own schedule
     empty = np.zeros((HEIGHT, WIDTH), bool)
-    bar = tqdm(total=len(todo), desc="In&Out", unit="img", disable=not progress)
+    bar = progress_bar(total=len(todo), desc="In&Out", unit="img", disable=not progress)
     with writer.interruptible():
         for first in range(0, len(todo), config.batch_size):
             indices = todo[first : first + config.batch_size]
@@ -516,4 +628,4 @@ def generate_inout(
                 writer.write(index, image.resize((WIDTH, HEIGHT), Image.Resampling.BICUBIC), empty, row)
             bar.update(len(indices))
     bar.close()
-    return writer.finish()
+    return writer.manifest if part else writer.finish()

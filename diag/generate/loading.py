@@ -131,3 +131,31 @@ def check_steps(pipe, steps: int, section: str) -> None:
     most = int(pipe.scheduler.config.num_train_timesteps)
     if steps > most:
         raise ConfigError(f"{section}.steps: must be at most {most} (its scheduler's training steps); got {steps}")
+
+
+SAMPLERS = ("model", "dpm-solver++")
+"""``model``: the scheduler the model ships with (the paper profile: the release's); ``dpm-solver++``:
+diffusers' second-order multistep DPM-Solver++ on the model's own noise schedule (its betas, zero
+terminal SNR, timestep spacing and prediction type carried over), which reaches a given quality in
+fewer steps than DDIM (the demo: see book/differences.md)."""
+
+
+def with_sampler(pipe, sampler: str):
+    """``pipe`` itself for ``model``; else a pipeline sharing its weights with the sampler's scheduler
+    (a new pipeline object, so a caller's pipeline is never changed under it)."""
+    if sampler not in SAMPLERS:
+        raise ConfigError(f"sampler: must be one of {', '.join(SAMPLERS)}; got {sampler!r}")
+    if sampler == "model":
+        return pipe
+    from diffusers import DPMSolverMultistepScheduler
+
+    scheduler = DPMSolverMultistepScheduler.from_config(
+        pipe.scheduler.config, algorithm_type="dpmsolver++", solver_order=2
+    )
+    import inspect
+
+    # the constructor's flags (requires_safety_checker, force_zeros_for_empty_prompt, ...) live in its config
+    flags = {k: pipe.config[k] for k in inspect.signature(type(pipe)).parameters if k not in pipe.components and k in pipe.config}
+    copy = type(pipe)(**pipe.components | {"scheduler": scheduler}, **flags)
+    copy.set_progress_bar_config(disable=True)
+    return copy

@@ -24,12 +24,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 from scipy import ndimage
-from tqdm.auto import tqdm
 
 from diag.data.ksdd2 import HEIGHT, WIDTH, list_images, load_image, read_manifest, split_by_label
 from diag.errors import ConfigError, DataError
 from diag.generate.output import MAX_IMAGES, OutputWriter, recorded_settings
 from diag.generate.perlin import perlin_2d
+from diag.progress import bar as progress_bar
 
 NOISE_SHAPE = (640, 256)  # divisible by 2^5 on both axes; cropped to 632 x 224
 
@@ -141,7 +141,7 @@ def generate_memseg(data: Path | str, out: Path | str, config: MemSegConfig, pro
     done = writer.done()
     start = time.perf_counter()
     with writer.interruptible():
-        for index in tqdm(range(config.n_aug), desc="MemSeg", unit="img", disable=not progress):
+        for index in progress_bar(range(config.n_aug), desc="MemSeg", unit="img", disable=not progress):
             if index in done:
                 continue
             rng = np.random.default_rng([config.seed, index])  # one stream per image: resumable

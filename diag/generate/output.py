@@ -31,7 +31,14 @@ import numpy as np
 from PIL import Image
 
 from diag.errors import DataError, DiagError
-from diag.files import PNG_OPTIONS, ensure_writable_folder, is_temporary, write_atomic, write_text_atomic
+from diag.files import (
+    PNG_OPTIONS,
+    ensure_writable_folder,
+    is_stale_temporary,
+    is_temporary,
+    write_atomic,
+    write_text_atomic,
+)
 
 SET_FILE = "set.json"
 MAX_IMAGES = 100_000  # a set's size limit: a typo such as 1000000000 stops at once instead of filling memory
@@ -103,8 +110,11 @@ class OutputWriter:
         ensure_writable_folder(self.out)
         recorded = self.recorded()
         if recorded is None:
+            # set.json itself may appear here at any moment: another part of this set, starting beside us
             foreign = (
-                sorted(str(p.relative_to(self.out)) for p in self.out.rglob("*") if p.is_file())
+                sorted(
+                    str(p.relative_to(self.out)) for p in self.out.rglob("*") if p.is_file() and p.name != SET_FILE
+                )
                 if self.out.is_dir()
                 else []
             )
@@ -138,7 +148,7 @@ class OutputWriter:
         for folder in LAYOUT:
             if (self.out / folder).is_dir():
                 for path in (self.out / folder).iterdir():
-                    if is_temporary(path):
+                    if is_stale_temporary(path):
                         path.unlink(missing_ok=True)
 
     def write(self, index: int, image: Image.Image, mask: np.ndarray, row: dict) -> None:

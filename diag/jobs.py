@@ -1,0 +1,204 @@
+"""The book's work as jobs with dependencies, run by a pool of worker processes.
+
+    jobs = book_jobs(config, NOTEBOOKS, parts=2)     # generated sets, feature maps, grids, FID, chapters
+    run_jobs(jobs, Context(...), workers=2)          # each job in a worker process, one torch thread each
+
+``diag reproduce`` used to execute the chapters one after another, each computing what it showed,
+with torch's threads on every core. On a 2-core CPU that left a core idle whenever a step did not
+scale (the small models' convolutions scale badly past one thread) and collapsed under load
+(threads spinning on a shared core). Here every step that the chapters read is a job; a job
+starts when the jobs it needs are done, in a worker process with ONE torch thread, and as many
+workers run at once as there are cores. The chapters are jobs too: each executes when its
+results exist, so it only renders (and draws its figures).
+
+A job is a name, an action and its arguments, plain data, so that a worker (or, later, a cluster
+job) can run it from its description alone: ``run_job`` rebuilds the ``workflow.Run`` from the
+context and calls the one method that computes the job's result; everything it writes goes
+through the results folder's caches, so a job whose result is there returns at once.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+from diag.errors import BuildError, DiagError
+
+THREADS_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str  # what the terminal shows, e.g. "generate diag augmented_100"
+    action: str  # one of ACTIONS
+    args: tuple = ()
+    after: tuple[str, ...] = ()  # names of the jobs whose results this one reads
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a worker needs to rebuild the run: the same arguments ``workflow.setup`` takes, and for
+    the chapters the notebooks' folder, the folder they execute into and papermill's parameters."""
+
+    profile: str
+    results: str
+    data: str | None = None
+    overrides: tuple[str, ...] = ()
+    notebooks: str | None = None
+    executed: str | None = None
+    parameters: dict = field(default_factory=dict)
+
+
+def available_cores() -> int:
+    """The cores this process may run on (a container's or ``taskset``'s limit, not the machine's)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def book_jobs(config, notebooks: Sequence[str], parts: int = 1) -> list[Job]:
+    """Every job of the book with ``config`` (a ``diag.config.Config``), the longest started first.
+
+    ``parts``: DIAG's and In&Out's sets are made in that many parts at once (one per worker), then
+    each set as a whole (which finds its images made, writes its manifest and its feature maps).
+    """
+    from diag import experiments
+
+    n_augs = config.grid.n_augs
+    fid_n = experiments.table_n_aug(n_augs)
+    finetune = "In&Out fine-tune"
+    jobs = [Job(finetune, "finetune")]
+    sets = []
+    for method in ("inout", "diag", experiments.PROCEDURAL, "memseg"):  # In&Out first: its sampling is the longest
+        for n_aug in n_augs:
+            name = f"generate {method} augmented_{n_aug}"
+            first = (finetune,) if method == "inout" else ()
+            split = parts if method != "memseg" else 1
+            shares = [
+                Job(f"{name} (part {k + 1}/{split})", "generate", (method, n_aug, k, split), first)
+                for k in range(split)
+                if split > 1
+            ]
+            jobs += shares
+            sets.append(Job(name, "generate", (method, n_aug), first + tuple(j.name for j in shares)))
+    names = lambda found: tuple(j.name for j in found)  # noqa: E731
+    grid_sets = lambda scenario: names(j for j in sets if j.args[0] in experiments.grid_methods(scenario))  # noqa: E731
+    table_sets = names(j for j in sets if j.args[1] == fid_n and j.args[0] in experiments.GENERATORS)
+    real_maps = "feature maps of the real images"
+    results = [
+        *sets,
+        Job(real_maps, "real maps"),
+        Job("zero-shot grid", "grid", ("zero-shot",), (real_maps, *grid_sets("zero-shot"))),
+        Job("full-shot grid", "grid", ("full-shot",), (real_maps, *grid_sets("full-shot"))),
+        Job(f"FID table at N_aug {fid_n}", "fid", (fid_n,), table_sets),
+        Job(f"realism probe at N_aug {fid_n}", "realism", (fid_n,), (f"FID table at N_aug {fid_n}",)),
+    ]
+    needs = {
+        "03-generation": names(sets),
+        "04-zero-shot": ("zero-shot grid",),
+        "05-full-shot": ("full-shot grid",),
+        "06-fid": (f"FID table at N_aug {fid_n}", f"realism probe at N_aug {fid_n}"),
+    }
+    chapters = chapter_jobs(notebooks, needs)
+    # the chapters that need nothing run while the fine-tune does; the rest when their results exist
+    return [*jobs[:1], *[c for c in chapters if not c.after], *jobs[1:], *results, *[c for c in chapters if c.after]]
+
+
+def chapter_jobs(notebooks: Sequence[str], needs: dict[str, tuple[str, ...]] | None = None) -> list[Job]:
+    """One job per chapter, each after the jobs whose results it shows (``needs``; none: a render)."""
+    return [Job(f"chapter {name}", "notebook", (name,), (needs or {}).get(name, ())) for name in notebooks]
+
+
+def run_job(job: Job, context: Context) -> dict:
+    """Compute one job's result in this process; returns its step record (name, seconds, process).
+
+    A chapter is one step on the terminal; the other jobs' steps say themselves (``Run.generate``,
+    ``Run.grid``, ...), with what they found cached.
+    """
+    from diag import progress, workflow
+
+    start = time.perf_counter()
+    if job.action == "notebook":
+        from diag.book import execute_notebook
+
+        with progress.step(job.name):
+            execute_notebook(job.args[0], Path(context.notebooks), Path(context.executed), context.parameters)
+    else:
+        action = ACTIONS.get(job.action)
+        if action is None:
+            raise DiagError(f"job {job.name!r}: unknown action {job.action!r}; known: {', '.join(ACTIONS)}")
+        run = workflow.setup(context.profile, context.results, context.data, True, list(context.overrides))
+        action(run, *job.args)
+    return {"step": job.name, "seconds": round(time.perf_counter() - start, 2), "pid": os.getpid()}
+
+
+ACTIONS: dict[str, Callable] = {
+    "finetune": lambda run: run.inout_lora(),
+    "generate": lambda run, method, n_aug, *part: (
+        run.generate(method, n_aug, tuple(part)) if part else run.generate_with_maps(method, n_aug)
+    ),
+    "real maps": lambda run: run.real_maps(),
+    "grid": lambda run, scenario: run.grid(scenario),
+    "fid": lambda run, n_aug: run.fid(n_aug),
+    "realism": lambda run, n_aug: run.realism(n_aug),
+}
+
+
+def one_thread_worker() -> None:
+    """Each worker's torch uses one thread (see the module's docstring); set before torch is imported."""
+    for name in THREADS_ENV:
+        os.environ[name] = "1"
+
+
+def check_jobs(jobs: Sequence[Job]) -> None:
+    """Every dependency names a job listed before it, and no name twice (so the plan always finishes)."""
+    seen: set[str] = set()
+    for job in jobs:
+        if job.name in seen:
+            raise DiagError(f"job {job.name!r} is listed twice")
+        unknown = [name for name in job.after if name not in {j.name for j in jobs}]
+        if unknown:
+            raise DiagError(f"job {job.name!r} waits for {', '.join(unknown)}, which is not a job of this plan")
+        seen.add(job.name)
+
+
+def run_jobs(
+    jobs: Sequence[Job], context: Context, workers: int, runner: Callable[[Job, Context], dict] = run_job
+) -> list[dict]:
+    """Run ``jobs`` on ``workers`` processes, each job once its ``after`` jobs are done.
+
+    ``runner`` (a module-level function, so a worker can import it) computes one job: ``run_job``.
+    The first failure stops the plan: jobs not yet started are not started, running ones finish
+    (each writes only finished results), and the error names the job. Returns the step records.
+    """
+    check_jobs(jobs)
+    if workers < 1:
+        raise DiagError(f"--workers must be >= 1; got {workers}")
+    pending = list(jobs)
+    running: dict[Future, Job] = {}
+    done: set[str] = set()
+    records: list[dict] = []
+    spawn = multiprocessing.get_context("spawn")  # a fresh interpreter: no torch threads inherited from a fork
+    with ProcessPoolExecutor(max_workers=workers, mp_context=spawn, initializer=one_thread_worker) as pool:
+        while pending or running:
+            ready = [j for j in pending if set(j.after) <= done]
+            for job in ready[: workers - len(running)]:
+                running[pool.submit(runner, job, context)] = job
+                pending.remove(job)
+            finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            for future in finished:
+                job = running.pop(future)
+                error = future.exception()
+                if error is not None:
+                    for other in running:
+                        other.cancel()
+                    pending.clear()
+                    if isinstance(error, DiagError):
+                        raise BuildError(f"{job.name}: {error}") from None
+                    raise BuildError(f"{job.name} failed: {type(error).__name__}: {error}") from error
+                done.add(job.name)
+                records.append(future.result())
+    return records

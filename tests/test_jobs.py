@@ -1,0 +1,122 @@
+"""The book's jobs: their dependencies, the worker pool that runs them, and what the terminal shows."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from diag import progress
+from diag.book import NOTEBOOKS, environment, stderr_to
+from diag.config import build_config
+from diag.errors import BuildError, DiagError
+from diag.jobs import Context, Job, book_jobs, check_jobs, run_jobs
+
+
+def log_job(job: Job, context: Context) -> dict:
+    """A stand-in runner: records when each job ran, in which process; fails where asked."""
+    start = time.time()
+    if job.action == "fail":
+        raise DiagError("this job was told to fail")
+    time.sleep(0.2)
+    entry = {"step": job.name, "start": start, "end": time.time(), "pid": os.getpid()}
+    with open(Path(context.results) / "ran.jsonl", "a") as log:
+        log.write(json.dumps(entry) + "\n")
+    return entry
+
+
+def ran(folder: Path) -> dict[str, dict]:
+    lines = (folder / "ran.jsonl").read_text().splitlines() if (folder / "ran.jsonl").is_file() else []
+    return {e["step"]: e for e in map(json.loads, lines)}
+
+
+def test_book_jobs_wait_for_what_each_chapter_shows():
+    config = build_config("demo", ["grid.n_augs=80,100"])
+    jobs = book_jobs(config, NOTEBOOKS, parts=2)
+    check_jobs(jobs)
+    by_name = {j.name: j for j in jobs}
+    # one In&Out fine-tune serves every N_aug; a set's parts run at once, then the whole set (its manifest)
+    assert by_name["generate inout augmented_100 (part 2/2)"].after == ("In&Out fine-tune",)
+    assert by_name["generate inout augmented_100 (part 2/2)"].args == ("inout", 100, 1, 2)
+    assert set(by_name["generate inout augmented_100"].after) == {
+        "In&Out fine-tune",
+        "generate inout augmented_100 (part 1/2)",
+        "generate inout augmented_100 (part 2/2)",
+    }
+    assert by_name["generate diag augmented_80 (part 1/2)"].after == ()
+    assert "generate memseg augmented_80 (part 1/2)" not in by_name  # MemSeg is quick: never split
+    # the generation chapter waits for every whole set; the grids' chapters for their grid; FID's for both tables
+    sets = {n for n in by_name if n.startswith("generate ") and "part" not in n}
+    assert len(sets) == 8 and set(by_name["chapter 03-generation"].after) == sets
+    assert by_name["chapter 04-zero-shot"].after == ("zero-shot grid",)
+    assert set(by_name["zero-shot grid"].after) >= {"generate diag augmented_80", "feature maps of the real images"}
+    assert "generate none augmented_80" not in by_name
+    assert set(by_name["chapter 06-fid"].after) == {"FID table at N_aug 100", "realism probe at N_aug 100"}
+    assert by_name["chapter 02-inpainting"].after == ()
+    # one worker: no parts
+    assert not [j for j in book_jobs(config, NOTEBOOKS, parts=1) if "part" in j.name]
+
+
+def test_a_plan_that_cannot_finish_is_refused():
+    with pytest.raises(DiagError, match="'b' waits for c"):
+        check_jobs([Job("a", "x"), Job("b", "x", after=("c",))])
+    with pytest.raises(DiagError, match="listed twice"):
+        check_jobs([Job("a", "x"), Job("a", "x")])
+
+
+def test_workers_run_each_job_after_its_dependencies(tmp_path):
+    jobs = [
+        Job("a", "x"),
+        Job("b", "x"),
+        Job("c", "x", after=("a", "b")),
+        Job("d", "x", after=("c",)),
+        Job("e", "x"),
+    ]
+    records = run_jobs(jobs, Context("demo", str(tmp_path)), workers=2, runner=log_job)
+    assert sorted(r["step"] for r in records) == ["a", "b", "c", "d", "e"]
+    times = ran(tmp_path)
+    assert times["c"]["start"] >= max(times["a"]["end"], times["b"]["end"])
+    assert times["d"]["start"] >= times["c"]["end"]
+    assert all(e["pid"] != os.getpid() for e in times.values())  # in worker processes, not this one
+
+
+def test_a_failed_job_stops_the_plan_and_is_named(tmp_path):
+    jobs = [Job("a", "x"), Job("broken", "fail", after=("a",)), Job("after broken", "x", after=("broken",))]
+    with pytest.raises(BuildError, match="^broken: this job was told to fail"):
+        run_jobs(jobs, Context("demo", str(tmp_path)), workers=1, runner=log_job)
+    assert set(ran(tmp_path)) == {"a"}
+
+
+def test_steps_reach_the_followed_console_and_the_step_log(tmp_path):
+    console, steps = tmp_path / "console.log", tmp_path / "steps.jsonl"
+    terminal = tmp_path / "terminal.txt"
+    with open(terminal, "w") as out:
+        with progress.follow_console(console, out, every=0.05):
+            with environment({progress.CONSOLE_ENV: str(console), progress.STEP_LOG_ENV: str(steps)}):
+                with progress.step("generate diag augmented_4"):
+                    for _ in progress.bar(range(3), desc="DIAG"):
+                        pass
+                with progress.step("generate memseg augmented_4", cached=True):
+                    pass
+    shown = terminal.read_text()
+    assert "  generate diag augmented_4: 0.0 s" in shown and "DIAG: 100%" in shown
+    assert "memseg" not in shown  # found made: logged, not shown
+    first, second = map(json.loads, steps.read_text().splitlines())
+    assert first["step"] == "generate diag augmented_4" and "seconds" in first
+    assert second["step"] == "generate memseg augmented_4" and second["cached"] is True
+    assert progress.CONSOLE_ENV not in os.environ  # the block put the environment back
+
+
+def test_what_children_print_goes_to_the_log_not_the_terminal(tmp_path, capfd):
+    log = tmp_path / "kernels.log"
+    with stderr_to(log) as terminal:
+        subprocess.run([sys.executable, "-c", "import sys; sys.stderr.write('Kernel is running over TCP\\n')"])
+        terminal.write("a step line\n")
+    assert "Kernel is running over TCP" in log.read_text()
+    captured = capfd.readouterr()
+    assert "a step line" in captured.err and "Kernel is running" not in captured.err
