@@ -42,11 +42,12 @@ def main() -> None:
     parser.add_argument("--replica-seed", type=int, default=11)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, help="keep the replica and the images here (default: a temporary folder)")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE", help="another setting")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     settings = [(s.split(":")[0], int(s.split(":")[1])) for s in args.settings.split(",")]
     methods = args.methods.split(",")
-    config = build_config("demo", ["diag.device=cpu", "inout.device=cpu"])
+    config = build_config("demo", ["diag.device=cpu", "inout.device=cpu", *args.set])
 
     with tempfile.TemporaryDirectory() as tmp:
         root = args.out or Path(tmp)
@@ -109,7 +110,7 @@ def main() -> None:
         print(
             f"replica seed {args.replica_seed} (demo scale); {args.diag_images} DIAG images, {args.inout_images} In&Out "
             f"canvases per setting; {args.threads} torch thread(s); In&Out's fine-tune (and one canvas): "
-            f"{finetune or 0:.0f} s"
+            f"{finetune or 0:.0f} s; overrides: {args.set or 'none'}"
         )
         print(table.round(3).to_string(index=False))
 

@@ -252,3 +252,20 @@ def test_the_multistep_sampler_shares_the_weights_and_leaves_the_callers_pipelin
                    pipe=tiny_sd15_pipeline(), progress=False)
     rows = pd.read_csv(tmp_path / "dpm" / "manifest.csv")
     assert rows["sampler"].tolist() == ["dpm-solver++"]  # recorded: never mixed with a set sampled otherwise
+
+
+def test_bf16_autocast_trains_float32_adapters_and_is_recorded(replica: Path, tmp_path: Path) -> None:
+    config = replace(CONFIG, n_aug=1, mixed_precision="bf16")
+    pipe = tiny_sd15_pipeline()
+    report = finetune_lora(pipe, positives(replica), config, progress=False)
+    assert all(np.isfinite(report["losses_last_20"]))
+    lora = [p for n, p in pipe.unet.named_parameters() if "lora_" in n]
+    assert lora and all(p.dtype == torch.float32 for p in lora)  # autocast computes in bf16; the weights stay float32
+    generate_inout(replica, tmp_path / "bf16", config, pipe=tiny_sd15_pipeline(), progress=False)
+    assert pd.read_csv(tmp_path / "bf16" / "manifest.csv")["mixed_precision"].tolist() == ["bf16"]
+    log = json.loads((tmp_path / "bf16" / "lora" / "training.json").read_text())
+    assert log["settings"]["mixed_precision"] == "bf16"  # a float32 fine-tune is never reused for it
+    with pytest.raises(ConfigError, match="fp16 needs a CUDA GPU"):
+        finetune_lora(tiny_sd15_pipeline(), positives(replica), replace(CONFIG, mixed_precision="fp16"), progress=False)
+    with pytest.raises(ConfigError, match="mixed_precision"):
+        replace(CONFIG, mixed_precision="fp8").validate()
