@@ -152,7 +152,8 @@ def cmd_fid(args: argparse.Namespace) -> None:
     import json
 
     from diag.devices import resolve_device
-    from diag.fid.features import compute_fid, default_cache_dir
+    from diag.fid.features import default_cache_dir, folder_features, kid_scores
+    from diag.fid.frechet import fid_from_features
 
     config = config_from_args(args).fid
     if args.table:
@@ -165,7 +166,7 @@ def cmd_fid(args: argparse.Namespace) -> None:
     real, gen = (check_image_folder(Path(p), role) for p, role in ((args.real, "REAL"), (args.gen, "GEN")))
     cache = None if args.no_cache else ensure_writable_folder(default_cache_dir(), "the feature cache (or --no-cache)")
     with warnings_to_stderr():
-        scores = compute_fid(
+        feats_real, feats_gen = folder_features(
             real,
             gen,
             dims=tuple(config.dims),
@@ -173,14 +174,22 @@ def cmd_fid(args: argparse.Namespace) -> None:
             device=resolve_device(config.device),
             cache_dir=cache,
         )
+        scores = {d: fid_from_features(feats_real[d], feats_gen[d]) for d in config.dims}
     print(f"FID  {real}  vs  {gen}")
     print("dims        FID")
     for dim, value in scores.items():
         print(f"{dim:>4}  {value:>12.6f}")
+    record = {str(d): v for d, v in scores.items()}
+    if args.kid:
+        kid = kid_scores(feats_real, feats_gen, config.kid_subset_size, config.kid_subsets)
+        print(f"KID (whole sets; mean +- std over {config.kid_subsets} subsets of {kid['kid_subset_size']} images)")
+        for dim in config.dims:
+            print(f"{dim:>4}  {kid[f'kid_{dim}']:>12.6f}  ({kid[f'kid_{dim}_mean']:.6f} +- {kid[f'kid_{dim}_std']:.6f})")
+        record["kid"] = kid
     if args.json:
         from diag.files import write_text_atomic
 
-        write_text_atomic(args.json, json.dumps({str(d): v for d, v in scores.items()}, indent=2) + "\n")
+        write_text_atomic(args.json, json.dumps(record, indent=2) + "\n")
 
 
 def check_image_folder(folder: Path, role: str) -> Path:
@@ -249,6 +258,8 @@ def cmd_fid_table(args: argparse.Namespace, config) -> None:
             device=device,
             batch_size=config.batch_size,
             progress=True,
+            kid_subset_size=config.kid_subset_size,
+            kid_subsets=config.kid_subsets,
         )
     print(table.drop(columns=["generated_sha1", "data_fingerprint"]).to_string(index=False))
     print(f"table: {table_path(args.table, args.n_aug)}")
@@ -272,7 +283,8 @@ def add_fid_command(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--n-aug", type=int, help="with --table: which sets")
     p.add_argument("--data", type=Path, help="with --table: the prepared data (its training positives are REAL)")
-    p.add_argument("--json", type=Path, help='write {"64": fid, ...} here')
+    p.add_argument("--json", type=Path, help='write {"64": fid, ..., "kid": {...} with --kid} here')
+    p.add_argument("--kid", action="store_true", help="KID beside FID: on the whole sets and over random subsets")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the per-image feature cache")
     add_config_options(p, ["fid"])
     p.set_defaults(func=cmd_fid)

@@ -49,6 +49,9 @@ class FIDConfig:
     dims: list[int] = field(default_factory=lambda: [64, 192])
     batch_size: int = 50
     device: str = "auto"
+    # KID beside FID (the paper reports none): its spread over random subsets of this size (or the smaller set's)
+    kid_subset_size: int = 50
+    kid_subsets: int = 100
 
 
 @dataclass
@@ -251,6 +254,11 @@ def validate(config: Config) -> None:
             raise ConfigError(f"grid.{key}: {', '.join(map(str, twice))} listed more than once; got {values!r}")
     if not 0 <= config.grid.val_fraction < 1:
         raise ConfigError(f"grid.val_fraction: must be in [0, 1); got {config.grid.val_fraction!r}")
+    if config.fid.kid_subset_size < 2 or config.fid.kid_subsets < 1:
+        raise ConfigError(
+            f"fid: kid_subset_size must be >= 2 and kid_subsets >= 1; got {config.fid.kid_subset_size!r}, "
+            f"{config.fid.kid_subsets!r}"
+        )
     if not config.fid.dims or not set(config.fid.dims) <= {64, 192, 768, 2048} or config.fid.batch_size < 1:
         raise ConfigError(
             f"fid: dims must be among 64, 192, 768, 2048 and batch_size >= 1; got {config.fid.dims!r}, "

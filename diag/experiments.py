@@ -275,7 +275,7 @@ def run_grid(
     done = set(this_grid(rows)[KEY].itertuples(index=False, name=None))
     todo = [c for c in cells if c not in done]
     memo: dict = {}  # the cells share most images: read each one's feature maps once
-    for cell in progress_bar(todo, desc=f"{scenario} cells", disable=not progress):
+    for cell in progress_bar(todo, desc=f"{scenario} cells", disable=not progress or not todo):
         row = run_cell(
             *cell,
             config=config,

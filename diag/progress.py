@@ -40,11 +40,16 @@ def console() -> IO[str]:
     return open(path, "a", buffering=1)  # noqa: SIM115 - closed by the caller (bar) or at exit (say)
 
 
+CLEAR_LINE = "\r\x1b[K"  # back to the line's start and clear it: a bar may be drawn there
+
+
 def say(line: str) -> None:
-    """One line on the terminal (through ``DIAG_CONSOLE`` inside a kernel)."""
+    """One line on the terminal (through ``DIAG_CONSOLE`` inside a kernel), over any bar drawn there."""
     stream = console()
     try:
-        stream.write(line + "\n")
+        # the followed console file is copied to a terminal (or stripped of escapes on the way to a log)
+        prefix = CLEAR_LINE if stream is not sys.stderr or sys.stderr.isatty() else ""
+        stream.write(prefix + line + "\n")
         stream.flush()
     finally:
         if stream is not sys.stderr:
@@ -102,12 +107,14 @@ def follow_console(path: Path, out: IO[str] | None = None, every: float = 0.5) -
     path.touch()
     stop = threading.Event()
 
+    terminal = out.isatty()
+
     def copy() -> None:
         with open(path) as source:
             while True:
                 chunk = source.read()
                 if chunk:
-                    out.write(chunk)
+                    out.write(chunk if terminal else chunk.replace("\x1b[K", ""))  # a log file gets no escapes
                     out.flush()
                 elif stop.is_set():
                     return

@@ -33,7 +33,7 @@ from diag.config import Config, build_config
 from diag.data.fingerprint import data_fingerprint, is_replica
 from diag.data.ksdd2 import read_manifest, split_by_label
 from diag.errors import ConfigError, DataError, MissingResult
-from diag.files import write_text_atomic
+from diag.files import write_atomic, write_text_atomic
 from diag.progress import redirected, step
 
 PAPER_DATA_HINT = (
@@ -240,6 +240,8 @@ class Run:
                 compute=self.compute,
                 device=resolve(self.config.fid.device),
                 batch_size=self.config.fid.batch_size,
+                kid_subset_size=self.config.fid.kid_subset_size,
+                kid_subsets=self.config.fid.kid_subsets,
             )
 
     def realism(self, n_aug: int | None = None) -> pd.DataFrame:
@@ -281,26 +283,35 @@ class Run:
         ``draw`` returns a matplotlib figure, or (figure, numbers) where numbers are JSON data
         the page's text is computed from; those numbers are returned (stored beside the PNG),
         or None when rendering a results folder that lacks the figure (the page says so).
+        A figure stored with this run's data and settings is not drawn again (``figure_key``).
         """
         import matplotlib.pyplot as plt
         from IPython.display import Image, display
 
         path = self.results / "figures" / f"{name}.png"
-        numbers = path.with_suffix(".json")
-        if self.compute:
+        numbers, key = path.with_suffix(".json"), path.with_suffix(".key")
+        drawn_here = path.is_file() and numbers.is_file() and key.is_file() and key.read_text() == self.figure_key()
+        if self.compute and not drawn_here:
             with step(f"figure {name}"):
                 drawn = draw()
             fig, data = drawn if isinstance(drawn, tuple) else (drawn, None)
             path.parent.mkdir(parents=True, exist_ok=True)
-            fig.savefig(path, dpi=110, bbox_inches="tight")
+            write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png"))
             write_text_atomic(numbers, json.dumps(data) + "\n")
-            plt.show()
-            return data
+            write_text_atomic(key, self.figure_key())  # last: marks the figure as finished
+            plt.close(fig)
         if path.is_file():
-            display(Image(filename=str(path)))
+            display(Image(filename=str(path)))  # the stored PNG, as a render from results shows it
             return json.loads(numbers.read_text()) if numbers.is_file() else None
         print(f"(not in this results folder: figures/{path.name}; run without --from-results to draw it)")
         return None
+
+    def figure_key(self) -> str:
+        """What a stored figure was drawn from: this data and every setting (a change draws it again)."""
+        import hashlib
+
+        made = {"data": data_fingerprint(self.data), "config": self.config.to_dict()}
+        return hashlib.sha1(json.dumps(made, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     # --- what the results folder holds, against the profile ------------------------------
     def differences(self, scopes: Sequence[str] | None = None) -> list[str]:

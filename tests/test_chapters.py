@@ -93,3 +93,25 @@ def test_comparison_text_says_when_diags_lead_is_favoured_by_the_demo_corpus() -
     assert "replica's own renderers" in comparison_text(rows(lead), "zero-shot", "DEMO")
     assert "replica's own renderers" not in comparison_text(rows(lead), "zero-shot", "PAPER")
     assert "replica's own renderers" not in comparison_text(rows({**lead, "diag": 0.7}), "zero-shot", "DEMO")
+
+
+def test_a_stored_figure_is_drawn_again_only_when_the_settings_change(replica: Path, tmp_path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    drawn = []
+
+    def draw():
+        drawn.append(1)
+        fig = plt.figure(figsize=(1, 1))
+        return fig, {"count": len(drawn)}
+
+    run = workflow.setup("demo", tmp_path / "results", replica, compute=True)
+    assert run.figure("example", draw) == {"count": 1}
+    assert run.figure("example", draw) == {"count": 1} and len(drawn) == 1  # stored with these settings: shown
+    other = workflow.setup("demo", tmp_path / "results", replica, compute=True, overrides=["diag.guidance=2"])
+    assert other.figure("example", draw) == {"count": 2}  # another setting: drawn again
+    render = workflow.setup("demo", tmp_path / "results", replica, compute=False)
+    assert render.figure("example", draw) == {"count": 2} and len(drawn) == 2  # a render never draws

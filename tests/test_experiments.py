@@ -135,9 +135,11 @@ def test_fid_table_is_redone_only_when_a_set_changes(replica: Path, tmp_path: Pa
     for method in experiments.GENERATORS:
         make_generated(replica, experiments.generated_dir(tmp_path / "generated", method, 4), 4)
     first = fid_table(replica, tmp_path, 4)
+    assert {"kid_64", "kid_64_mean", "kid_64_std", "kid_192"} <= set(first) and set(first["kid_subsets"]) == {100}
+    assert set(first["kid_subset_size"]) == {4}  # at most the smaller set
     calls = []
-    original = features.compute_fid
-    monkeypatch.setattr(features, "compute_fid", lambda *a, **k: calls.append(1) or original(*a, **k))
+    original = features.folder_features
+    monkeypatch.setattr(features, "folder_features", lambda *a, **k: calls.append(1) or original(*a, **k))
     pd.testing.assert_frame_equal(fid_table(replica, tmp_path, 4), first)
     assert calls == []  # same sets: read from fid_4.csv
     folder = experiments.generated_dir(tmp_path / "generated", "diag", 4)

@@ -215,6 +215,11 @@ def test_cli_table_and_json(tmp_path: Path, capsys: pytest.CaptureFixture) -> No
     assert list(scores) == ["64"] and scores["64"] > 0
     assert f"{scores['64']:.6f}" in captured.out
     assert main(["fid", str(tmp_path / "nope"), str(gen)]) == 2
+    assert main(["fid", str(real), str(gen), "--dims", "64", "--device", "cpu", "--json", str(out), "--no-cache",
+                 "--kid", "--kid-subsets", "5"]) == 0
+    kid = json.loads(out.read_text())["kid"]
+    assert kid["kid_subsets"] == 5 and kid["kid_subset_size"] == 5 and kid["kid_64_std"] >= 0
+    assert f"{kid['kid_64']:.6f}" in capsys.readouterr().out
 
 
 def test_cli_fid_table_runs_with_the_default_device(replica: Path, tmp_path: Path) -> None:

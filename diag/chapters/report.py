@@ -270,6 +270,47 @@ def fid_text(fid: pd.DataFrame, tag: str) -> str:
     return text
 
 
+KID_DIMS = (64, 192)
+
+
+def kid_view(fid: pd.DataFrame, tag: str):
+    """KID x 10^3 per method: on the whole sets, and its mean +- std over random subsets."""
+    dims = [d for d in KID_DIMS if f"kid_{d}" in fid]
+    out = pd.DataFrame({"method": fid["method"].map(METHOD_NAMES)})
+    for d in dims:
+        out[f"KID-{d} x10³ ({tag})"] = (fid[f"kid_{d}"] * 1e3).map(lambda v: number(v, "kid"))
+        out[f"KID-{d} x10³, subsets"] = [
+            mean_std(m * 1e3, s * 1e3, "kid") for m, s in zip(fid[f"kid_{d}_mean"], fid[f"kid_{d}_std"])
+        ]
+    return table(out)
+
+
+def kid_text(fid: pd.DataFrame) -> str:
+    """What KID says beside FID: its ordering, and which methods its subsets' spread cannot tell apart."""
+    if "kid_64" not in fid:
+        return "KID is not in this results folder (made before diag computed it); computing the book again adds it."
+    size, count_ = int(fid["kid_subset_size"].iloc[0]), int(fid["kid_subsets"].iloc[0])
+    frame = fid.set_index("method")
+    order = frame["kid_64"].sort_values()
+    text = (
+        f"KID-64 orders the sets {' < '.join(METHOD_NAMES[m] for m in order.index)}. Unlike FID it is unbiased "
+        f"at any number of images; its spread comes from {count_} random subsets of {size} images per set. "
+    )
+    close = [
+        (a, b)
+        for i, a in enumerate(order.index)
+        for b in order.index[i + 1 :]
+        if abs(frame.loc[a, "kid_64_mean"] - frame.loc[b, "kid_64_mean"])
+        < frame.loc[a, "kid_64_std"] + frame.loc[b, "kid_64_std"]
+    ]
+    if close:
+        pairs = "; ".join(f"{METHOD_NAMES[a]} and {METHOD_NAMES[b]}" for a, b in close)
+        text += f"These cannot be told apart by it (their means differ by less than their spreads add up to): {pairs}."
+    else:
+        text += "Every pair of methods differs by more than their spreads add up to."
+    return text
+
+
 def realism_view(frame: pd.DataFrame, tag: str):
     """The probe's AUROCs per method (0.5: real and generated cannot be told apart)."""
     out = pd.DataFrame(

@@ -16,8 +16,9 @@ COLUMN_PX = 720  # the text column of the book's pages at a 1280-px window (sphi
 MIN_LABEL_PX = 10
 DPI = 110  # what Run.figure saves at and what the chapters' inline figures use
 
-DECIMALS = {"ap": 3, "precision": 3, "recall": 3, "accuracy": 3, "auroc": 3, "fid": 3, "share": 1, "grey": 0}
-"""Decimals per quantity: AP and the like as the paper prints them (0.801), FID likewise (0.096)."""
+DECIMALS = {"ap": 3, "precision": 3, "recall": 3, "accuracy": 3, "auroc": 3, "fid": 3, "kid": 2, "share": 1, "grey": 0}
+"""Decimals per quantity: AP and the like as the paper prints them (0.801), FID likewise (0.096), KID in
+thousandths (KID x 10^3, as SeaS and AnomalyDiffusion print it) with two decimals."""
 
 
 def number(value: float | None, quantity: str) -> str:

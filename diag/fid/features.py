@@ -133,12 +133,43 @@ def compute_fid(
     progress: bool = True,
 ) -> dict[int, float]:
     """FID between two image folders at each requested Inception dimension."""
+    feats_real, feats_gen = folder_features(
+        real, generated, dims=dims, batch_size=batch_size, device=device, cache_dir=cache_dir, model=model, progress=progress
+    )
+    return {d: fid_from_features(feats_real[d], feats_gen[d]) for d in dims}
+
+
+def folder_features(
+    real: Path | str,
+    generated: Path | str,
+    *,
+    dims: Sequence[int] = (64, 192),
+    batch_size: int = 50,
+    device: str | torch.device = "cpu",
+    cache_dir: Path | None = None,
+    model: FIDInception | None = None,
+    progress: bool = True,
+) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
+    """The Inception features of two image folders at each dimension (FID and KID read the same ones)."""
     bad = [d for d in dims if d not in BLOCK_INDEX_BY_DIM]
     if bad or not dims:
         raise ConfigError(f"The `dims` parameter must be among {sorted(BLOCK_INDEX_BY_DIM)}. Got {list(dims)} instead.")
     real_paths, gen_paths = list_images(real), list_images(generated)
     model = model or load_fid_inception(tuple(dims), device)
     kwargs = dict(batch_size=batch_size, cache_dir=cache_dir, progress=progress)
-    feats_real = extract_features(real_paths, model, **kwargs)
-    feats_gen = extract_features(gen_paths, model, **kwargs)
-    return {d: fid_from_features(feats_real[d], feats_gen[d]) for d in dims}
+    return extract_features(real_paths, model, **kwargs), extract_features(gen_paths, model, **kwargs)
+
+
+def kid_scores(
+    feats_real: dict[int, np.ndarray], feats_gen: dict[int, np.ndarray], subset_size: int, subsets: int
+) -> dict[str, float]:
+    """Per dimension: KID on the whole sets (``kid_<d>``) and its mean and std over random subsets."""
+    from diag.fid.kid import kid, kid_subsets
+
+    out: dict[str, float] = {}
+    for d in feats_real:
+        mean, std, size = kid_subsets(feats_real[d], feats_gen[d], subset_size, subsets)
+        out |= {f"kid_{d}": kid(feats_real[d], feats_gen[d]), f"kid_{d}_mean": mean, f"kid_{d}_std": std}
+        out["kid_subset_size"] = size
+    out["kid_subsets"] = subsets
+    return out

@@ -75,9 +75,13 @@ def fid_table(
     device: str = "cpu",
     batch_size: int = 50,
     progress: bool = False,
+    kid_subset_size: int = 50,
+    kid_subsets: int = 100,
 ) -> pd.DataFrame:
-    """FID (``dims``, and 2048 where N allows) of ``results/generated/<method>/augmented_<n_aug>``."""
-    from diag.fid.features import compute_fid
+    """FID and KID (``dims``, and FID-2048 where N allows) of ``results/generated/<method>/augmented_<n_aug>``;
+    KID on the whole sets and its mean and std over ``kid_subsets`` random subsets of ``kid_subset_size``."""
+    from diag.fid.features import folder_features, kid_scores
+    from diag.fid.frechet import fid_from_features
     from diag.fid.inception import load_fid_inception
 
     data, results = Path(data), Path(results)
@@ -88,8 +92,9 @@ def fid_table(
         raise MissingResult(f"{path}: FID table missing (diag fid --table {results} --n-aug {n_aug} writes it)")
     fingerprint = data_fingerprint(data)
     sets = {method: set_fingerprint(method_set(results / "generated", method, n_aug, data)) for method in methods}
-    table = current_table(path, fingerprint, sets, [f"fid_{d}" for d in dims])
-    if table is not None:
+    wanted = [f"fid_{d}" for d in dims] + [f"kid_{d}" for d in dims]
+    table = current_table(path, fingerprint, sets, wanted)
+    if table is not None and set(table.get("kid_subsets", [])) == {kid_subsets}:
         return table  # computed on the data, sets and dims asked for now
     positives = real_positives(data, results / "real-positives")
     n_real = len(list(positives.glob("*.png")))
@@ -99,24 +104,27 @@ def fid_table(
     for method in methods:
         n = min(n_real, n_aug)
         wanted = tuple(sorted(set(dims) | ({2048} if n > 2048 else set())))
+        real, generated = folder_features(
+            positives,
+            generated_dir(results / "generated", method, n_aug) / "imgs",
+            dims=wanted,
+            model=model,
+            cache_dir=results / "feature-cache",
+            device=device,
+            batch_size=batch_size,
+            progress=progress,
+        )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # N < d is reported in the table instead
-            scores = compute_fid(
-                positives,
-                generated_dir(results / "generated", method, n_aug) / "imgs",
-                dims=wanted,
-                model=model,
-                cache_dir=results / "feature-cache",
-                device=device,
-                batch_size=batch_size,
-                progress=progress,
-            )
+            scores = {d: fid_from_features(real[d], generated[d]) for d in wanted}
+        kid = kid_scores({d: real[d] for d in dims}, {d: generated[d] for d in dims}, kid_subset_size, kid_subsets)
         rows.append(
             {
                 "method": method,
                 "n_real": n_real,
                 "n_generated": n_aug,
                 **{f"fid_{d}": v for d, v in scores.items()},
+                **kid,
                 "rank_deficient_192": n <= 192,
                 "generated_sha1": sets[method],
                 "data_fingerprint": fingerprint,
