@@ -157,7 +157,8 @@ def execute_notebook(name: str, notebooks: Path, target: Path, parameters: dict)
 
 def notebook_parameters(profile: str, results_dir: Path, compute: bool, parameters: dict | None) -> dict:
     """What papermill injects into every chapter's ``parameters`` cell."""
-    return {"profile": profile, "results_dir": str(Path(results_dir).resolve()), "compute": compute, **(parameters or {})}
+    results = str(Path(results_dir).resolve())
+    return {"profile": profile, "results_dir": results, "compute": compute, **(parameters or {})}
 
 
 def copy_sources(source: Path, build: Path) -> None:
@@ -223,7 +224,9 @@ def reproduce(
     if from_results and not results.is_dir():
         raise DiagError(f"{results}: results folder not found")
     if from_results and not (results / "manifest.json").is_file():
-        raise DiagError(f"{results}: no manifest.json, so no results diag made; render a folder `diag reproduce` computed")
+        raise DiagError(
+            f"{results}: no manifest.json, so no results diag made; render a folder `diag reproduce` computed"
+        )
     # the settings and the data, checked before anything is written
     config = None if from_results else workflow.checked_inputs(profile, data, overrides)[0]
     workers = workers or default_workers(config)
@@ -240,9 +243,8 @@ def reproduce(
             (build / log).unlink(missing_ok=True)
         terminal = stack.enter_context(stderr_to(build / "kernels.log"))
         stack.enter_context(progress.follow_console(build / "console.log", terminal))
-        stack.enter_context(
-            environment({progress.CONSOLE_ENV: str(build / "console.log"), progress.STEP_LOG_ENV: str(build / "steps.jsonl")})
-        )
+        logs = {progress.CONSOLE_ENV: str(build / "console.log"), progress.STEP_LOG_ENV: str(build / "steps.jsonl")}
+        stack.enter_context(environment(logs))
         run = None if from_results else workflow.setup(profile, results, data, compute=True, overrides=overrides)
         copy_sources(source, build)
         parameters = {"data_dir": None if data is None else str(Path(data).resolve()), "overrides": list(overrides)}
@@ -258,7 +260,9 @@ def reproduce(
             )
             plan = jobs.book_jobs(run.config, NOTEBOOKS, parts=workers) if run else jobs.chapter_jobs(NOTEBOOKS)
             records = jobs.run_jobs(plan, context, workers)
-            chapters = {r["step"].removeprefix("chapter "): r["seconds"] for r in records if r["step"].startswith("chapter ")}
+            chapters = {
+                r["step"].removeprefix("chapter "): r["seconds"] for r in records if r["step"].startswith("chapter ")
+            }
             (fresh / "timings.json").write_text(json.dumps(chapters, indent=2) + "\n")  # the chapters' times
         with progress.step("Jupyter Book build"):
             index = build_book(build, Path(out))

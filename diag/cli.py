@@ -184,7 +184,8 @@ def cmd_fid(args: argparse.Namespace) -> None:
         kid = kid_scores(feats_real, feats_gen, config.kid_subset_size, config.kid_subsets)
         print(f"KID (whole sets; mean +- std over {config.kid_subsets} subsets of {kid['kid_subset_size']} images)")
         for dim in config.dims:
-            print(f"{dim:>4}  {kid[f'kid_{dim}']:>12.6f}  ({kid[f'kid_{dim}_mean']:.6f} +- {kid[f'kid_{dim}_std']:.6f})")
+            spread = f"{kid[f'kid_{dim}_mean']:.6f} +- {kid[f'kid_{dim}_std']:.6f}"
+            print(f"{dim:>4}  {kid[f'kid_{dim}']:>12.6f}  ({spread})")
         record["kid"] = kid
     if args.json:
         from diag.files import write_text_atomic

@@ -133,9 +133,8 @@ def compute_fid(
     progress: bool = True,
 ) -> dict[int, float]:
     """FID between two image folders at each requested Inception dimension."""
-    feats_real, feats_gen = folder_features(
-        real, generated, dims=dims, batch_size=batch_size, device=device, cache_dir=cache_dir, model=model, progress=progress
-    )
+    options = dict(dims=dims, batch_size=batch_size, device=device, cache_dir=cache_dir, model=model, progress=progress)
+    feats_real, feats_gen = folder_features(real, generated, **options)
     return {d: fid_from_features(feats_real[d], feats_gen[d]) for d in dims}
 
 

@@ -55,8 +55,6 @@ def kid_subsets(
         raise DataError(f"KID subsets: need subsets >= 1 and subset_size >= 2; got {subsets} and {subset_size}")
     size = min(subset_size, len(real), len(generated))
     rng = np.random.default_rng(seed)
-    values = [
-        kid(real[rng.choice(len(real), size, replace=False)], generated[rng.choice(len(generated), size, replace=False)])
-        for _ in range(subsets)
-    ]
+    draw = lambda features: features[rng.choice(len(features), size, replace=False)]  # noqa: E731
+    values = [kid(draw(real), draw(generated)) for _ in range(subsets)]
     return float(np.mean(values)), float(np.std(values)), size

@@ -571,7 +571,9 @@ def ensure_lora(
     resolution = config.resolution or native_resolution(pipe)
     if config.prior_preservation:
         seeds = [noise_seed(config.seed + 10_000, i) for i in range(config.num_class_images)]
-        class_images = [np.asarray(im) for s in seeds for im in sample(pipe, [config.class_prompt], [s], config, resolution)]
+        class_images = [
+            np.asarray(im) for s in seeds for im in sample(pipe, [config.class_prompt], [s], config, resolution)
+        ]
     with step(f"In&Out LoRA fine-tune ({config.total_steps(len(positives))} steps)"):
         report = finetune_lora(pipe, [load_image(s.image_path) for s in positives], config, class_images, progress)
     lora_dir.mkdir(parents=True, exist_ok=True)
@@ -587,7 +589,9 @@ def ensure_lora(
     (lora_dir / MARKER).unlink()
 
 
-def finetune_inout(data: Path | str, config: InOutConfig, lora_dir: Path | str, pipe=None, progress: bool = True) -> Path:
+def finetune_inout(
+    data: Path | str, config: InOutConfig, lora_dir: Path | str, pipe=None, progress: bool = True
+) -> Path:
     """Only the fine-tune (or nothing, when ``lora_dir`` holds it already); returns ``lora_dir``.
 
     Why apart from ``generate_inout``: the parts of a set sampled in several processes at once

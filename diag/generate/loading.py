@@ -155,7 +155,8 @@ def with_sampler(pipe, sampler: str):
     import inspect
 
     # the constructor's flags (requires_safety_checker, force_zeros_for_empty_prompt, ...) live in its config
-    flags = {k: pipe.config[k] for k in inspect.signature(type(pipe)).parameters if k not in pipe.components and k in pipe.config}
+    names = inspect.signature(type(pipe)).parameters
+    flags = {k: pipe.config[k] for k in names if k not in pipe.components and k in pipe.config}
     copy = type(pipe)(**pipe.components | {"scheduler": scheduler}, **flags)
     copy.set_progress_bar_config(disable=True)
     return copy

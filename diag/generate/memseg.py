@@ -139,7 +139,8 @@ def generate_memseg(data: Path | str, out: Path | str, config: MemSegConfig, pro
     settings = writer.prepare("memseg", data, recorded_settings(config))
     done = writer.done()
     with writer.interruptible():
-        for index in progress_bar(range(config.n_aug), desc="MemSeg", unit="img", disable=not progress or len(done) >= config.n_aug):
+        finished = len(done) >= config.n_aug
+        for index in progress_bar(range(config.n_aug), desc="MemSeg", unit="img", disable=not progress or finished):
             if index in done:
                 continue
             rng = np.random.default_rng([config.seed, index])  # one stream per image: resumable
