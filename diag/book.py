@@ -247,12 +247,13 @@ def reproduce(
         stack.enter_context(environment(logs))
         run = None if from_results else workflow.setup(profile, results, data, compute=True, overrides=overrides)
         copy_sources(source, build)
-        parameters = {"data_dir": None if data is None else str(Path(data).resolve()), "overrides": list(overrides)}
+        data_dir = None if data is None else str(Path(data).resolve())
+        parameters = {"data_dir": data_dir, "overrides": list(overrides)}
         with swapped_in(build / "book" / "chapters") as fresh:
             context = jobs.Context(
                 profile,
                 str(results.resolve()),
-                None if data is None else str(Path(data).resolve()),
+                data_dir,
                 tuple(overrides),
                 notebooks=str(source / "notebooks"),
                 executed=str(fresh),

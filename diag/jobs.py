@@ -154,14 +154,15 @@ def one_thread_worker() -> None:
 
 
 def check_jobs(jobs: Sequence[Job]) -> None:
-    """Every dependency names a job listed before it, and no name twice (so the plan always finishes)."""
+    """Every dependency names a job listed before it, and no name twice: so the plan has no cycle and
+    ``run_jobs`` always finishes."""
     seen: set[str] = set()
     for job in jobs:
         if job.name in seen:
             raise DiagError(f"job {job.name!r} is listed twice")
-        unknown = [name for name in job.after if name not in {j.name for j in jobs}]
+        unknown = [name for name in job.after if name not in seen]
         if unknown:
-            raise DiagError(f"job {job.name!r} waits for {', '.join(unknown)}, which is not a job of this plan")
+            raise DiagError(f"job {job.name!r} waits for {', '.join(unknown)}, which is not a job listed before it")
         seen.add(job.name)
 
 

@@ -214,13 +214,9 @@ class Run:
                 progress=redirected(),
             )
 
-    def fid_n_aug(self) -> int:
-        """Table III's N_aug: 100 where the grid has it (the paper's N), else the grid's first."""
-        return experiments.table_n_aug(self.config.grid.n_augs)
-
     def sets_for_table(self, n_aug: int | None) -> int:
-        """Table III's N_aug (default: ``fid_n_aug``); its sets made when computing."""
-        n_aug = n_aug or self.fid_n_aug()
+        """Table III's N_aug (default: ``experiments.table_n_aug``); its sets made when computing."""
+        n_aug = n_aug or experiments.table_n_aug(self.config.grid.n_augs)
         if self.compute:
             for method in experiments.GENERATORS:
                 self.generate(method, n_aug)

@@ -150,3 +150,15 @@ def test_fid_table_is_redone_only_when_a_set_changes(replica: Path, tmp_path: Pa
     assert len(calls) == len(experiments.GENERATORS)
     changed = lambda frame: frame.set_index("method")["generated_sha1"]
     assert (changed(again) != changed(first)).tolist() == [m == "diag" for m in first["method"]]
+
+
+def test_fid_table_is_redone_when_kid_is_asked_for_with_other_subsets(replica: Path, tmp_path: Path) -> None:
+    from diag.fid.table import fid_table
+
+    for method in experiments.GENERATORS:
+        make_generated(replica, experiments.generated_dir(tmp_path / "generated", method, 4), 4)
+    first = fid_table(replica, tmp_path, 4, kid_subset_size=3, kid_subsets=5)
+    assert set(first["kid_subset_size"]) == {3} and set(first["kid_subsets"]) == {5}
+    pd.testing.assert_frame_equal(fid_table(replica, tmp_path, 4, kid_subset_size=3, kid_subsets=5), first)
+    other = fid_table(replica, tmp_path, 4, kid_subset_size=2, kid_subsets=5)
+    assert set(other["kid_subset_size"]) == {2}  # not the table drawn from subsets of 3

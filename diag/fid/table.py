@@ -41,6 +41,12 @@ def current_table(
     return table
 
 
+def kid_drawn_so(table: pd.DataFrame, n_aug: int, subset_size: int, subsets: int) -> bool:
+    """Whether the table's KID spread was drawn from these subsets (a subset is at most the smaller set)."""
+    size = min(subset_size, int(table["n_real"].min()), n_aug)
+    return set(table["kid_subsets"]) == {subsets} and set(table["kid_subset_size"]) == {size}
+
+
 POSITIVES_RECORD = ".diag-real-positives.json"
 
 
@@ -94,8 +100,8 @@ def fid_table(
     sets = {method: set_fingerprint(method_set(results / "generated", method, n_aug, data)) for method in methods}
     wanted = [f"fid_{d}" for d in dims] + [f"kid_{d}" for d in dims]
     table = current_table(path, fingerprint, sets, wanted)
-    if table is not None and set(table.get("kid_subsets", [])) == {kid_subsets}:
-        return table  # computed on the data, sets and dims asked for now
+    if table is not None and kid_drawn_so(table, n_aug, kid_subset_size, kid_subsets):
+        return table  # computed on the data, sets, dims and KID subsets asked for now
     positives = real_positives(data, results / "real-positives")
     n_real = len(list(positives.glob("*.png")))
     rows = []

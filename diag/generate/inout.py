@@ -387,13 +387,13 @@ def encode_text(text_encoder, ids: torch.Tensor, clip_skip: int) -> torch.Tensor
 
 
 @torch.no_grad()
-def blank_latents(pipe, pixels: torch.Tensor) -> torch.Tensor:
-    """An inpainting UNet's masked-image input for a full mask: the latents of a blank image.
+def blank_latents(pipe, resolution: int) -> torch.Tensor:
+    """An inpainting UNet's masked-image input for a full mask: the latents of a blank square image.
 
-    The same for every step of a fine-tune: ``finetune_lora`` encodes it once per window size."""
+    The same for every step of a fine-tune: ``finetune_lora`` encodes it once."""
     from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion_img2img import retrieve_latents
 
-    blank = torch.zeros_like(pixels[:1]).to(pipe.unet.device)
+    blank = torch.zeros(1, 3, resolution, resolution, device=pipe.unet.device)
     return retrieve_latents(pipe.vae.encode(blank), sample_mode="argmax") * pipe.vae.config.scaling_factor
 
 
@@ -471,7 +471,7 @@ def finetune_lora(
         ]
     )
     # every batch is resolution x resolution: an inpainting UNet's blank input is encoded once, not per step
-    blank = blank_latents(pipe, torch.zeros(1, 3, resolution, resolution)) if is_inpainting(pipe) else None
+    blank = blank_latents(pipe, resolution) if is_inpainting(pipe) else None
     if config.cache_latents:
         caches = {name: LatentCache.encode(pipe, images, resolution, config) for name, images in sets.items()}
     else:
@@ -554,18 +554,26 @@ def merge_lora(pipe, ratio: float) -> None:
                 layer.merge()
 
 
+def finished_lora(lora_dir: Path, config: InOutConfig, fingerprints: dict[str, str]) -> bool:
+    """Whether ``lora_dir`` holds a finished fine-tune made this way; one made otherwise is refused."""
+    log = lora_dir / "training.json"
+    if not log.is_file():
+        return False
+    wanted = {**finetune_settings(config), **fingerprints}
+    refuse_mixed_settings(lora_dir, json.loads(log.read_text()).get("settings", {}), wanted, "its fine-tune was")
+    return (lora_dir / LORA_FILE).is_file()
+
+
 def ensure_lora(
     pipe, fingerprints: dict[str, str], lora_dir: Path, config: InOutConfig, positives: list, progress: bool
 ) -> None:
     """Give ``pipe`` the LoRA in ``lora_dir``: fine-tuned there now, or the one made there the same way
     on the same data and model (``fingerprints`` holds the data's and the model's) loaded."""
-    wanted = {**finetune_settings(config), **fingerprints}
-    log = lora_dir / "training.json"
-    if log.is_file():
-        refuse_mixed_settings(lora_dir, json.loads(log.read_text()).get("settings", {}), wanted, "its fine-tune was")
-    if (lora_dir / LORA_FILE).is_file() and log.is_file():  # one fine-tune serves every N_aug
+    if finished_lora(lora_dir, config, fingerprints):  # one fine-tune serves every N_aug
         load_lora(pipe, lora_dir, config)
         return
+    wanted = {**finetune_settings(config), **fingerprints}
+    log = lora_dir / "training.json"
     start = time.perf_counter()
     class_images = None
     resolution = config.resolution or native_resolution(pipe)
@@ -606,10 +614,7 @@ def finetune_inout(
         raise DataError(f"{data / 'train.csv'}: no positive training images to fine-tune on")
     refuse_foreign_folder(lora_dir, "training.json", "a fine-tune")
     fingerprints = {"data_fingerprint": data_fingerprint(data), "model_fingerprint": model_fingerprint(config.model)}
-    log = lora_dir / "training.json"
-    if (lora_dir / LORA_FILE).is_file() and log.is_file():  # made already: compare its settings, load nothing
-        wanted = {**finetune_settings(config), **fingerprints}
-        refuse_mixed_settings(lora_dir, json.loads(log.read_text()).get("settings", {}), wanted, "its fine-tune was")
+    if finished_lora(lora_dir, config, fingerprints):  # made already: nothing to load
         return lora_dir
     pipe = pipe or load_base(config.model, resolve_device(config.device))
     pipe.set_progress_bar_config(disable=True)
