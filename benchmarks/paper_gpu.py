@@ -1,12 +1,16 @@
-"""Benchmark: how long the paper profile's steps take on a GPU. Prints figures; asserts nothing.
+"""Benchmark: how long the paper profile's steps take on a GPU, in each precision and batch size.
+Prints figures; asserts nothing.
 
 Weights cannot be downloaded everywhere, and compute does not depend on their values, so
 each model is built at full size from its published architecture with random weights:
 SDXL inpainting (UNet 2.6 B, two CLIP text encoders, VAE), SD-1.5 (UNet 0.86 B, CLIP-L) and
-torchvision's ResNet-50. Each step is timed with the project's own code and then scaled to
-the paper profile's counts (N_aug 80 + 100 + 120, 3 seeds, 50 epochs, KSDD2's split sizes).
+torchvision's ResNet-50. Each step is timed with the project's own code (``inpaint_batch``,
+In&Out's ``diffusion_loss`` under its ``autocast`` and gradient scaler, the classifier's
+``autocast`` with the ResNet channels-last) and then scaled to the paper profile's counts
+(read from ``diag.config``: N_aug, seeds, epochs; KSDD2's split sizes from ``diag.data.ksdd2``).
 
-    python benchmarks/paper_gpu.py [--quick]
+    python benchmarks/paper_gpu.py [--quick]     # on a CUDA GPU: the book/reproduce.md table
+    python benchmarks/paper_gpu.py --tiny        # tiny stand-ins on the CPU: checks the script runs
 """
 
 from __future__ import annotations
@@ -17,20 +21,30 @@ import time
 import numpy as np
 import torch
 
-KSDD2 = {"train_negative": 2085, "train_positive": 246, "test": 1004}
-N_AUGS = (80, 100, 120)
-SEEDS = 3
+from diag.config import profile_config
+from diag.data.ksdd2 import KSDD2_COUNTS
+
+PAPER = profile_config("paper")
+N_AUGS, SEEDS, EPOCHS = tuple(PAPER.grid.n_augs), len(PAPER.grid.seeds), PAPER.classifier.epochs
+TRAIN_NEGATIVE, TRAIN_POSITIVE = KSDD2_COUNTS["train"]["negative"], KSDD2_COUNTS["train"]["positive"]
+TEST = sum(KSDD2_COUNTS["test"].values())
 
 
-def timed(fn, repeats: int) -> float:
+def timed(fn, repeats: int, device: str) -> float:
     """Seconds per call after one warm-up call."""
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     fn()
-    torch.cuda.synchronize()
+    sync()
     start = time.perf_counter()
     for _ in range(repeats):
         fn()
-    torch.cuda.synchronize()
+    sync()
     return (time.perf_counter() - start) / repeats
+
+
+def free_memory(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.empty_cache()
 
 
 def clip_text(hidden: int, layers: int, heads: int, projection: int | None = None):
@@ -123,125 +137,175 @@ def sd15(dtype: torch.dtype):
     return pipe.to("cuda", dtype)
 
 
-def diag_generation(quick: bool) -> float:
-    """DIAG as the release runs it: 30 steps, guidance 20, 1024 x 1024 canvas, batch 1, fp16."""
+def diag_generation(args) -> dict[int, float]:
+    """DIAG as the release runs it (30 steps, guidance 20, 1024 x 1024 canvas, fp16) at batch 1, 4 and 8:
+    seconds per image for each. Each image of a batch keeps its own generator, so the set is the same."""
     from PIL import Image
 
     from diag.generate.diag import DiagConfig, inpaint_batch
 
-    pipe = sdxl_inpaint(torch.float16)
+    if args.tiny:
+        from diag.testing import tiny_sdxl_inpaint_pipeline
+
+        pipe, canvas, dtype = tiny_sdxl_inpaint_pipeline(), 256, "float32"
+    else:
+        pipe, canvas, dtype = sdxl_inpaint(torch.float16), 1024, "fp16"
     pipe.set_progress_bar_config(disable=True)
-    config = DiagConfig(steps=30)
-    image = Image.fromarray(np.random.default_rng(0).integers(30, 60, (632, 224, 3), dtype=np.uint8)).resize(
-        (1024, 1024)
-    )
-    mask = np.zeros((1024, 1024), np.uint8)
-    mask[400:560, 300:520] = 255
+    config = DiagConfig(steps=2 if args.tiny else PAPER.diag.steps)
+    rng = np.random.default_rng(0)
+    image = Image.fromarray(rng.integers(30, 60, (632, 224, 3), dtype=np.uint8)).resize((canvas, canvas))
+    mask = np.zeros((canvas, canvas), np.uint8)
+    mask[canvas * 2 // 5 : canvas * 11 // 20, canvas * 3 // 10 : canvas // 2] = 255
     mask = Image.fromarray(mask)
-    seconds = timed(
-        lambda: inpaint_batch(
-            pipe,
-            [image],
-            [mask],
-            ["white marks on the wall"],
-            [0],
-            config,
-            "smooth, plain, black, dark, shadow",
-            (1024, 1024),
-        ),
-        1 if quick else 3,
-    )
-    print(f"DIAG (SDXL inpaint, 1024^2, 30 steps, fp16): {seconds:.2f} s per image")
+    negative = "smooth, plain, black, dark, shadow"
+    per_image = {}
+    for batch in (1, 4, 8):
+        call = lambda: inpaint_batch(  # noqa: E731
+            pipe, [image] * batch, [mask] * batch, ["white marks on the wall"] * batch, list(range(batch)), config,
+            negative, (canvas, canvas),
+        )
+        per_image[batch] = timed(call, 1 if args.quick else 3, args.device) / batch
+        print(f"DIAG ({canvas}^2, {config.steps} steps, {dtype}) batch {batch}: {per_image[batch]:.2f} s per image, "
+              f"{1 / per_image[batch]:.2f} images/s")
     pipe = None  # free the GPU for the next model
-    torch.cuda.empty_cache()
-    return seconds
+    free_memory(args.device)
+    return per_image
 
 
-def inout_finetune(quick: bool) -> tuple[float, float]:
-    """One In&Out LoRA step (batch 12, 512 px, float32, the official LoRA, latents cached as the official
-    run caches them) and one 512 px sample."""
-    from diag.generate.inout import InOutConfig, add_lora, diffusion_loss, encode_pixels, sample, tokenize
+def inout_finetune(args) -> tuple[dict[str, float], float]:
+    """One In&Out LoRA step (batch 12, 512 px, the official LoRA, latents cached as the official run
+    caches them) in each precision, and one sample in the paper profile's precision."""
+    from dataclasses import replace
 
-    pipe = sd15(torch.float32)
-    pipe.set_progress_bar_config(disable=True)
-    config = InOutConfig(device="cuda")
-    params = add_lora(pipe, config)
-    optimizer = torch.optim.AdamW(params, lr=config.lr)
-    pixels = torch.rand(12, 3, 512, 512) * 2 - 1
-    ids = tokenize(pipe, [config.instance_prompt] * 12)
-    g = torch.Generator().manual_seed(0)
-    latents = encode_pixels(pipe, pixels, g)  # once: the step below is the UNet's and the text encoder's
-
-    def step() -> None:
-        loss = diffusion_loss(pipe, latents, ids, g, config)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
-    per_step = timed(step, 2 if quick else 5)
-    pipe.unet.eval()
-    with torch.no_grad():
-        per_image = timed(lambda: sample(pipe, [config.instance_prompt], [0], config, 512), 1 if quick else 3)
-    print(
-        f"In&Out LoRA step (batch 12, 512 px, fp32): {per_step:.3f} s; sampling (512 px, 30 steps): {per_image:.2f} s/image"
+    from diag.generate.inout import (
+        InOutConfig,
+        add_lora,
+        autocast,
+        diffusion_loss,
+        encode_pixels,
+        prepare_for_precision,
+        sample,
+        tokenize,
     )
-    pipe = None  # free the GPU for the next model
-    torch.cuda.empty_cache()
+
+    size, batch = (64, 2) if args.tiny else (512, PAPER.inout.train_batch_size)
+    precisions = ["no", "bf16"] + (["fp16", "fp16 + checkpointing"] if args.device == "cuda" else [])
+    per_step: dict[str, float] = {}
+    for precision in precisions:
+        if args.tiny:
+            from diag.testing import tiny_sd15_pipeline
+
+            pipe = tiny_sd15_pipeline()
+        else:
+            pipe = sd15(torch.float32)  # weights float32: autocast computes in half precision
+        pipe.set_progress_bar_config(disable=True)
+        config = InOutConfig(
+            device=args.device,
+            mixed_precision=precision.split(" ")[0],
+            gradient_checkpointing="checkpointing" in precision,
+        )
+        params = add_lora(pipe, config)
+        optimizer = torch.optim.AdamW(params, lr=config.lr)
+        prepare_for_precision(pipe, config)
+        if config.gradient_checkpointing:
+            pipe.unet.enable_gradient_checkpointing()
+        scaler = torch.amp.GradScaler(args.device, enabled=config.mixed_precision == "fp16")
+        pixels = torch.rand(batch, 3, size, size) * 2 - 1
+        ids = tokenize(pipe, [config.instance_prompt] * batch)
+        g = torch.Generator().manual_seed(0)
+        latents = encode_pixels(pipe, pixels, g)  # once: the step below is the UNet's and the text encoder's
+
+        def step() -> None:
+            with autocast(config, pipe.unet.device):
+                loss = diffusion_loss(pipe, latents, ids, g, config)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+
+        per_step[precision] = timed(step, 2 if args.quick else 5, args.device)
+        print(f"In&Out LoRA step (batch {batch}, {size} px, {precision}): {per_step[precision]:.3f} s")
+        if precision == PAPER.inout.mixed_precision or (args.tiny and precision == "no"):
+            pipe.unet.eval()
+            with torch.no_grad():
+                steps = 2 if args.tiny else PAPER.inout.steps
+                config = replace(config, steps=steps)
+                per_image = timed(lambda: sample(pipe, [config.instance_prompt], [0], config, size),
+                                  1 if args.quick else 3, args.device)
+            print(f"In&Out sampling ({size} px, {steps} steps, {precision}): {per_image:.2f} s per image")
+        pipe = None
+        free_memory(args.device)
     return per_step, per_image
 
 
-def resnet_epoch(quick: bool) -> float:
-    """Images/s of one ResNet-50 training step at 224 x 632, batch 32 (the project's training loop's model)."""
+def resnet_throughput(args) -> dict[str, tuple[float, float]]:
+    """Images/s of the classifier's training step and scoring at 224 x 632, batch 32, in float32 and bf16
+    (channels-last, normalised on the device, as ``classify.train.fit`` runs it)."""
     from diag.classify.model import ResNetClassifier, build_resnet50
+    from diag.classify.train import autocast
 
-    model = ResNetClassifier(build_resnet50("none")).cuda()
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
-    batch = torch.randint(0, 255, (32, 632, 224, 3), dtype=torch.uint8).cuda()
-    target = torch.randint(0, 2, (32,)).float().cuda()
+    batch, (height, width) = (4, (96, 64)) if args.tiny else (PAPER.classifier.batch_size, (632, 224))
+    images = torch.randint(0, 255, (batch, height, width, 3), dtype=torch.uint8).to(args.device)
+    target = torch.randint(0, 2, (batch,)).float().to(args.device)
     loss_fn = torch.nn.BCEWithLogitsLoss()
+    rates = {}
+    for precision in ("no", "bf16"):
+        model = ResNetClassifier(build_resnet50("none")).to(args.device).to(memory_format=torch.channels_last)
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
 
-    def step() -> None:
-        loss = loss_fn(model(batch), target)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        def step() -> None:
+            with autocast(precision, args.device):
+                logits = model(images)
+            loss = loss_fn(logits.float(), target)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
 
-    train = 32 / timed(step, 5 if quick else 20)
-    model.eval()
-    with torch.no_grad():
-        test = 32 / timed(lambda: model(batch), 5 if quick else 20)
-    print(f"ResNet-50 (224 x 632, batch 32, fp32): train {train:.0f} img/s, eval {test:.0f} img/s")
-    return train, test
+        train = batch / timed(step, 2 if args.tiny else (5 if args.quick else 20), args.device)
+        model.eval()
+        with torch.no_grad(), autocast(precision, args.device):
+            test = batch / timed(lambda: model(images), 2 if args.tiny else (5 if args.quick else 20), args.device)
+        rates[precision] = (train, test)
+        print(f"ResNet-50 ({width} x {height}, batch {batch}, {precision}): train {train:.0f} img/s, "
+              f"score {test:.0f} img/s")
+    return rates
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
+    parser.add_argument("--tiny", action="store_true", help="tiny stand-in models on the CPU: checks the script, "
+                        "its figures mean nothing")
     args = parser.parse_args()
-    print(f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}")
-    per_image = diag_generation(args.quick)
-    step, sample_s = inout_finetune(args.quick)
-    train, test = resnet_epoch(args.quick)
+    args.device = "cpu" if args.tiny else "cuda"
+    if args.device == "cuda":
+        print(f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}")
+    diag_s = diag_generation(args)
+    steps_s, sample_s = inout_finetune(args)
+    resnet = resnet_throughput(args)
+    best_batch = min(diag_s, key=diag_s.get)
     images = sum(N_AUGS)
-    from diag.generate.inout import InOutConfig
-
-    steps = InOutConfig().total_steps(KSDD2["train_positive"])
+    inout_precision = PAPER.inout.mixed_precision if PAPER.inout.mixed_precision in steps_s else "no"
+    steps = PAPER.inout.total_steps(TRAIN_POSITIVE)
     cells = {
-        "zero-shot": [KSDD2["train_negative"] + n for n in N_AUGS],
-        "full-shot": [KSDD2["train_negative"] + KSDD2["train_positive"] + n for n in (0, *N_AUGS)],
+        "zero-shot": [TRAIN_NEGATIVE + n for n in N_AUGS],
+        "full-shot": [TRAIN_NEGATIVE + TRAIN_POSITIVE + n for n in (0, *N_AUGS)],
     }
-    grid = {s: SEEDS * sum(50 * (n / train + KSDD2["test"] / test) for n in sizes) for s, sizes in cells.items()}
-    print("\npaper profile, scaled to KSDD2 (estimates from the timings above):")
-    print(f"  DIAG: {images} images x {per_image:.2f} s = {images * per_image / 60:.1f} min")
-    print(
-        f"  In&Out fine-tune: {steps} steps x {step:.3f} s = {steps * step / 60:.1f} min; "
-        f"sampling {images} images: {images * sample_s / 60:.1f} min"
-    )
-    for scenario, seconds in grid.items():
-        print(
-            f"  {scenario} grid: {len(cells[scenario]) * SEEDS} classifiers x 50 epochs (train + test each epoch): "
-            f"{seconds / 60:.1f} min"
-        )
+    print(f"\npaper profile, scaled to KSDD2 (estimates from the timings above; {SEEDS} seeds, {EPOCHS} epochs):")
+    minutes = {
+        f"DIAG, batch {best_batch}": images * diag_s[best_batch] / 60,
+        f"In&Out fine-tune ({inout_precision})": steps * steps_s[inout_precision] / 60,
+        "In&Out sampling": images * sample_s / 60,
+    }
+    for precision, (train, test) in resnet.items():
+        for scenario, sizes in cells.items():
+            seconds = SEEDS * sum(EPOCHS * (n / train + TEST / test) for n in sizes)
+            minutes[f"{scenario} grid ({precision})"] = seconds / 60
+    for name, value in minutes.items():
+        print(f"  {name}: {value:.1f} min")
+    classifier = PAPER.classifier.mixed_precision
+    total = sum(v for k, v in minutes.items() if "grid" not in k or f"({classifier})" in k)
+    print(f"  one GPU, paper defaults (In&Out {inout_precision}, classifier {classifier}): {total:.0f} min")
 
 
 if __name__ == "__main__":

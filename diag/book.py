@@ -210,14 +210,17 @@ def reproduce(
     overrides: Sequence[str] = (),
     source: Path | None = None,
     workers: int | None = None,
+    cluster=None,
 ) -> Path:
     """Compute every result, execute every chapter, then build the site into ``out``; returns its index page.
 
     The work runs as jobs (``diag.jobs``) on ``workers`` processes (default: one per core on a CPU,
     one on a GPU); the terminal shows one line per step and a bar for long ones, and the kernels'
     own log goes to ``kernels.log`` in the build folder. Each step's time is in ``steps.jsonl`` there.
+    ``cluster``: a ``diag.executors`` backend (submitit's local executor or SLURM) that computes the
+    results instead, one job per unit (each grid cell too); the chapters then execute here.
     """
-    from diag import jobs, workflow
+    from diag import executors, jobs, workflow
 
     source = source_tree(source)
     results = Path(results_dir or Path("results") / profile)
@@ -229,6 +232,11 @@ def reproduce(
         )
     # the settings and the data, checked before anything is written
     config = None if from_results else workflow.checked_inputs(profile, data, overrides)[0]
+    if config is not None:  # In&Out's precision fits its device: said now, not after an hour of other steps
+        from diag.devices import resolve_device
+        from diag.generate.inout import check_precision
+
+        check_precision(config.inout, resolve_device(config.inout.device))
     workers = workers or default_workers(config)
     print(f"building the {profile} book with {workers} worker(s); results in {results}", flush=True)
     start = time.perf_counter()
@@ -259,8 +267,13 @@ def reproduce(
                 executed=str(fresh),
                 parameters=notebook_parameters(profile, results, not from_results, parameters),
             )
-            plan = jobs.book_jobs(run.config, NOTEBOOKS, parts=workers) if run else jobs.chapter_jobs(NOTEBOOKS)
-            records = jobs.run_jobs(plan, context, workers)
+            if run and cluster is not None:  # the results as cluster jobs, then the chapters here
+                units = jobs.book_jobs(run.config, [], parts=cluster.slots, cells=True)
+                records = executors.run_jobs(units, context, cluster)
+                records += executors.run_jobs(jobs.chapter_jobs(NOTEBOOKS), context, executors.make_backend("inline", workers))
+            else:
+                plan = jobs.book_jobs(run.config, NOTEBOOKS, parts=workers) if run else jobs.chapter_jobs(NOTEBOOKS)
+                records = executors.run_jobs(plan, context, executors.make_backend("inline", workers))
             chapters = {
                 r["step"].removeprefix("chapter "): r["seconds"] for r in records if r["step"].startswith("chapter ")
             }

@@ -323,10 +323,73 @@ def add_train_command(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_train)
 
 
+def add_executor_options(parser: argparse.ArgumentParser) -> None:
+    """``--executor``, ``--jobs`` and the SLURM job's resources (``diag.executors``)."""
+    from diag.executors import EXECUTORS, SlurmOptions
+
+    defaults = SlurmOptions()
+    group = parser.add_argument_group("where the jobs run (diag.executors; submitit for local and slurm)")
+    group.add_argument(
+        "--executor",
+        choices=EXECUTORS,
+        default="inline",
+        help="inline: this process and its workers (default); local: each job a process of its own on this "
+        "machine, one GPU each; slurm: SLURM job arrays",
+    )
+    group.add_argument(
+        "--jobs", type=positive_int, help="with local or slurm: most jobs at once (default: local, one per GPU or "
+        "core; slurm, 8)"
+    )
+    group.add_argument("--slurm-partition", help="the partition the jobs run on (default: the cluster's)")
+    group.add_argument(
+        "--slurm-time", type=positive_int, default=defaults.time_min, help="minutes per job (default: %(default)s)"
+    )
+    group.add_argument(
+        "--gpus-per-job", type=int, default=defaults.gpus_per_job, help="GPUs per SLURM job (default: %(default)s)"
+    )
+    group.add_argument(
+        "--slurm-cpus-per-job", type=positive_int, default=defaults.cpus_per_job,
+        help="CPUs per SLURM job, also its torch threads (default: %(default)s)",
+    )
+    group.add_argument("--slurm-array-parallelism", type=positive_int, help="tasks of one array at once (default: --jobs)")
+
+
+def executor_backend(args: argparse.Namespace, folder: Path):
+    """The backend ``--executor`` names, with ``--jobs`` and the SLURM options; its logs under ``folder``."""
+    from diag.executors import SlurmOptions, make_backend
+
+    if args.executor == "inline":
+        raise DiagError("executor_backend: the inline executor has no job folder")
+    slurm = SlurmOptions(
+        partition=args.slurm_partition,
+        time_min=args.slurm_time,
+        gpus_per_job=args.gpus_per_job,
+        cpus_per_job=args.slurm_cpus_per_job,
+        array_parallelism=args.slurm_array_parallelism,
+    )
+    jobs = args.jobs or (8 if args.executor == "slurm" else default_local_jobs())
+    print(f"{args.executor} executor: at most {jobs} job(s) at once; job logs under {folder}", flush=True)
+    return make_backend(args.executor, jobs, folder, slurm)
+
+
+def default_local_jobs() -> int:
+    """The local executor's default: one job per GPU, or one per core without one."""
+    from diag.executors import local_gpus
+    from diag.jobs import available_cores
+
+    return len(local_gpus()) or available_cores()
+
+
+def check_jobs_option(args: argparse.Namespace) -> None:
+    if args.executor == "inline" and args.jobs is not None:
+        raise DiagError("--jobs: applies to --executor local or slurm (inline: --workers for diag reproduce)")
+
+
 def cmd_experiment(args: argparse.Namespace) -> None:
     from diag.experiments import run_grid, summarize
 
     config = config_from_args(args)
+    check_jobs_option(args)
     methods = [m for m in args.methods.split(",") if m]
     needs_sets = [m for m in methods if m != "none"]
     if needs_sets and args.generated is None:
@@ -335,6 +398,8 @@ def cmd_experiment(args: argparse.Namespace) -> None:
     from diag.experiments import feature_cache_dir
 
     ensure_writable_folder(feature_cache_dir(args.out, args.feature_cache), "--feature-cache")
+    if args.executor != "inline":
+        run_cells_as_jobs(args, config, methods)
     results = run_grid(
         config,
         scenario=args.scenario,
@@ -348,6 +413,29 @@ def cmd_experiment(args: argparse.Namespace) -> None:
     print(f"[{config.label(is_replica(args.data))}] {args.scenario}: mean ± std over seeds, paper beside")
     print(table.to_string(index=False))
     print(f"rows: {args.out / 'results.csv'}")
+
+
+def run_cells_as_jobs(args: argparse.Namespace, config, methods: list[str]) -> None:
+    """Each missing cell as a job on ``--executor``, into its own row file; ``run_grid`` then merges them."""
+    from diag.config import overrides_from_args
+    from diag.executors import run_jobs
+    from diag.experiments import GridContext, grid_jobs, merge_row_files, run_grid_job
+
+    context = GridContext(
+        args.profile,
+        tuple(overrides_from_args(args)),
+        args.scenario,
+        tuple(methods),
+        str(args.data.resolve()),
+        str(args.generated.resolve()) if args.generated else None,
+        str(args.out.resolve()),
+        str(args.feature_cache.resolve()) if args.feature_cache else None,
+    )
+    try:
+        run_jobs(grid_jobs(config, args.scenario, methods), context, executor_backend(args, args.out / "jobs"),
+                 runner=run_grid_job)
+    finally:  # the cells that finished land in results.csv even when another failed
+        merge_row_files(args.out)
 
 
 def add_experiment_command(subparsers: argparse._SubParsersAction) -> None:
@@ -370,6 +458,7 @@ def add_experiment_command(subparsers: argparse._SubParsersAction) -> None:
         skip=["classifier.feature_cache", "classifier.seed"],
         rename={"grid.n_augs": "--n-aug"},
     )
+    add_executor_options(p)
     p.set_defaults(func=cmd_experiment)
 
 
@@ -448,6 +537,9 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
             workers = args.workers or default_workers(build_config(args.profile, overrides))
             print("\n".join(dry_run(args.profile, results, args.data, overrides, workers)))
         return
+    check_jobs_option(args)
+    if args.executor != "inline" and args.from_results:
+        raise DiagError("--executor: a render (--from-results) computes nothing; run it without --executor")
     reproduce(
         args.profile,
         results,
@@ -457,6 +549,7 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
         overrides=overrides,
         source=args.source,
         workers=args.workers,
+        cluster=executor_backend(args, Path(results) / "jobs") if args.executor != "inline" else None,
     )
 
 
@@ -504,6 +597,7 @@ def add_reproduce_command(subparsers: argparse._SubParsersAction) -> None:
         "--dry-run", action="store_true", help="print every step with its image and training counts (with --from-results: what the render does); run nothing"
     )
     p.add_argument("--source", type=Path, help="the project's source tree (default: the one diag is installed from)")
+    add_executor_options(p)
     p.set_defaults(func=cmd_reproduce)
 
 

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Sequence
@@ -27,7 +28,7 @@ import torch
 
 from diag.classify.data import evaluation_set, training_set, validation_split
 from diag.classify.train import encode, fit, predict
-from diag.config import Config
+from diag.config import Config, build_config
 from diag.data.fingerprint import data_fingerprint
 from diag.devices import resolve_device
 from diag.errors import ConfigError, DataError
@@ -160,15 +161,16 @@ def run_cell(
         classifier, test.paths, device, memo=memo
     )
     model, curve = fit(classifier, x_train, train.labels, (x_test, test.labels), progress)
-    metrics = evaluate_scores(test.labels, predict(model, x_test, classifier.batch_size, device))
+    precision = classifier.mixed_precision
+    metrics = evaluate_scores(test.labels, predict(model, x_test, classifier.batch_size, device, precision))
     row = {"scenario": scenario, "method": method, "n_aug": n_aug, "seed": seed, **metrics}
     if config.grid.val_fraction > 0:  # the honest protocol: threshold from a validation split of the training data
         tr, va = validation_split(train.labels, config.grid.val_fraction, seed)
         model_v, _ = fit(classifier, x_train[torch.as_tensor(tr)], train.labels[tr], None, progress)
-        scores_v = predict(model_v, x_train[torch.as_tensor(va)], classifier.batch_size, device)
+        scores_v = predict(model_v, x_train[torch.as_tensor(va)], classifier.batch_size, device, precision)
         threshold = best_f1_threshold(train.labels[va], scores_v)
         honest = evaluate_scores(
-            test.labels, predict(model_v, x_test, classifier.batch_size, device), threshold=threshold
+            test.labels, predict(model_v, x_test, classifier.batch_size, device, precision), threshold=threshold
         )
         row |= {f"val_{k}": v for k, v in honest.items()}
     row |= {"n_train": len(train), "wall_s": round(time.perf_counter() - start, 2)}
@@ -244,13 +246,20 @@ def run_grid(
     out: Path | str,
     feature_cache: Path | str | None = None,
     progress: bool = True,
+    only: tuple | None = None,
 ) -> pd.DataFrame:
     """Run every missing cell of the grid (``config.grid``'s N_aug values and seeds); returns its rows.
 
     ``feature_cache`` (demo backbone only; default ``out/feature-cache``): share one folder
     between grids and FID so each image passes through Inception once.
+
+    ``only``: compute just this cell (scenario, method, n_aug, seed), as a cluster job does, into its
+    own row file (``row_file``), so that jobs running at once never write the same file; the next
+    whole-grid call merges the row files into ``results.csv``.
     """
     cells = grid_cells(scenario, methods, config.grid.n_augs, config.grid.seeds)
+    if only is not None and tuple(only) not in cells:
+        raise ConfigError(f"cell {tuple(only)}: not a cell of this grid ({len(cells)} cells)")
     out, data = Path(out), Path(data)
     settings = cell_settings(config, data_fingerprint(data))
     sid = settings_id(settings)
@@ -271,11 +280,9 @@ def run_grid(
         ]
         return mine[np.array(keep, dtype=bool)]
 
-    rows = read_rows(out)
-    done = set(this_grid(rows)[KEY].itertuples(index=False, name=None))
-    todo = [c for c in cells if c not in done]
     memo: dict = {}  # the cells share most images: read each one's feature maps once
-    for cell in progress_bar(todo, desc=f"{scenario} cells", disable=not progress or not todo):
+
+    def compute(cell: tuple) -> dict:
         row = run_cell(
             *cell,
             config=config,
@@ -285,10 +292,115 @@ def run_grid(
             feature_cache=Path(feature_cache) if feature_cache else None,
             memo=memo,
         )
-        row |= {**settings, "generated_sha1": sets[(cell[1], cell[2])], "settings_id": sid}
+        return row | {**settings, "generated_sha1": sets[(cell[1], cell[2])], "settings_id": sid}
+
+    if only is not None:
+        return this_grid(one_cell(tuple(only), out, this_grid, compute)).reset_index(drop=True)
+    rows = merge_row_files(out)
+    done = set(this_grid(rows)[KEY].itertuples(index=False, name=None))
+    todo = [c for c in cells if c not in done]
+    for cell in progress_bar(todo, desc=f"{scenario} cells", disable=not progress or not todo):
+        row = compute(cell)
         rows = pd.concat([rows, pd.DataFrame([row])], ignore_index=True) if len(rows) else pd.DataFrame([row])
         write_csv_atomic(rows, out / "results.csv")
     return this_grid(rows).drop_duplicates(KEY, keep="last").reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class GridContext:
+    """What a cluster job needs to compute one cell of ``diag experiment``'s grid (``run_grid_job``)."""
+
+    profile: str
+    overrides: tuple[str, ...]
+    scenario: str
+    methods: tuple[str, ...]
+    data: str
+    generated: str | None
+    out: str
+    feature_cache: str | None = None
+
+
+def grid_jobs(config: Config, scenario: str, methods: Sequence[str]) -> list:
+    """One job per cell of the grid (``diag.jobs.Job``), for ``diag.executors.run_jobs``."""
+    from diag.jobs import Job
+
+    cells = grid_cells(scenario, methods, config.grid.n_augs, config.grid.seeds)
+    return [Job(f"cell {' '.join(map(str, cell))}", "cell", cell) for cell in cells]
+
+
+def run_grid_job(job, context: GridContext) -> dict:
+    """Compute one cell in this process (a worker's or a cluster job's), into its row file."""
+    start = time.perf_counter()
+    run_grid(
+        build_config(context.profile, list(context.overrides)),
+        scenario=context.scenario,
+        methods=context.methods,
+        data=context.data,
+        generated=context.generated,
+        out=context.out,
+        feature_cache=context.feature_cache,
+        progress=False,
+        only=tuple(job.args),
+    )
+    return {"step": job.name, "seconds": round(time.perf_counter() - start, 2), "pid": os.getpid()}
+
+
+def one_cell(cell: tuple, out: Path, this_grid, compute) -> pd.DataFrame:
+    """``run_grid(only=cell)``: the cell's row, found in ``results.csv`` or its row file when made with
+    these settings on this set (``this_grid``), else computed and written to its row file, atomically:
+    a job killed mid-cell leaves no row, and the next run redoes just that cell."""
+    path = row_file(out, cell)
+    for found in (read_rows(out), read_row_file(path) if path.is_file() else None):
+        if found is not None:
+            mine = this_grid(found)
+            mine = mine[[tuple(k) == cell for k in mine[KEY].itertuples(index=False, name=None)]]
+            if len(mine):
+                return mine.tail(1)
+    row = pd.DataFrame([compute(cell)])
+    write_csv_atomic(row, path)
+    return row
+
+
+def row_file(out: Path | str, cell: tuple) -> Path:
+    """Where a cell computed on its own (``run_grid(only=...)``) leaves its row until the grid merges it."""
+    scenario, method, n_aug, seed = cell
+    return Path(out) / "rows" / f"{scenario}_{method}_{n_aug}_seed{seed}.csv"
+
+
+def read_row_file(path: Path) -> pd.DataFrame:
+    """One cell's row file; a damaged one is a DataError naming it (the cell is then redone once it is moved)."""
+    try:
+        row = pd.read_csv(path)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError):
+        raise DataError(f"{path}: not a row file diag wrote; move it away and the cell is redone") from None
+    missing = [c for c in ROW_COLUMNS if c not in row]
+    if len(row) != 1 or missing:
+        raise DataError(f"{path}: not a row file diag wrote (one row with {', '.join(ROW_COLUMNS)}); move it away")
+    return row.astype({"n_aug": int, "seed": int})
+
+
+def merge_row_files(out: Path | str) -> pd.DataFrame:
+    """``results.csv`` with the row files of cells computed on their own appended (written atomically),
+    then those files removed; a row already in the table is not added twice. Returns every row."""
+    out = Path(out)
+    rows = read_rows(out)
+    files = sorted((out / "rows").glob("*.csv")) if (out / "rows").is_dir() else []
+    if not files:
+        return rows
+    identity = ["scenario", "method", "n_aug", "seed", "settings_id", "generated_sha1"]
+    have = set(rows[identity].astype(str).itertuples(index=False, name=None)) if len(rows) else set()
+    new = []
+    for path in files:
+        row = read_row_file(path)
+        if tuple(row[identity].astype(str).iloc[0]) not in have:
+            new.append(row)
+    if new:
+        rows = pd.concat([rows, *new], ignore_index=True) if len(rows) else pd.concat(new, ignore_index=True)
+        rows = rows.astype({"n_aug": int, "seed": int})
+        write_csv_atomic(rows, out / "results.csv")
+    for path in files:
+        path.unlink()
+    return rows
 
 
 METRICS = ("ap", "precision", "recall")  # Tables I and II's columns

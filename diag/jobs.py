@@ -1,7 +1,7 @@
 """The book's work as jobs with dependencies, run by a pool of worker processes.
 
     jobs = book_jobs(config, NOTEBOOKS, parts=2)     # generated sets, feature maps, grids, FID, chapters
-    run_jobs(jobs, Context(...), workers=2)          # each job in a worker process, one torch thread each
+    run_jobs(jobs, Context(...), make_backend("inline", 2))   # diag.executors: one torch thread each
 
 ``diag reproduce`` used to execute the chapters one after another, each computing what it showed,
 with torch's threads on every core. On a 2-core CPU that left a core idle whenever a step did not
@@ -11,25 +11,21 @@ starts when the jobs it needs are done, in a worker process with ONE torch threa
 workers run at once as there are cores. The chapters are jobs too: each executes when its
 results exist, so it only renders (and draws its figures).
 
-A job is a name, an action and its arguments, plain data, so that a worker (or, later, a cluster
-job) can run it from its description alone: ``run_job`` rebuilds the ``workflow.Run`` from the
+A job is a name, an action and its arguments, plain data, so that a worker (or a cluster job,
+``diag.executors``) can run it from its description alone: ``run_job`` rebuilds the ``workflow.Run`` from the
 context and calls the one method that computes the job's result; everything it writes goes
 through the results folder's caches, so a job whose result is there returns at once.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
-from diag.errors import BuildError, DiagError
-
-THREADS_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
+from diag.errors import DiagError
 
 
 @dataclass(frozen=True)
@@ -59,11 +55,14 @@ def available_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def book_jobs(config, notebooks: Sequence[str], parts: int = 1) -> list[Job]:
+def book_jobs(config, notebooks: Sequence[str], parts: int = 1, cells: bool = False) -> list[Job]:
     """Every job of the book with ``config`` (a ``diag.config.Config``), the longest started first.
 
     ``parts``: DIAG's and In&Out's sets are made in that many parts at once (one per worker), then
     each set as a whole (which finds its images made, writes its manifest and its feature maps).
+    ``cells``: each grid cell (scenario x method x N_aug x seed) is a job of its own, writing its own
+    row file, and the grid's job merges them (a cluster's unit; on one machine a grid shares its
+    feature maps in memory instead).
     """
     from diag import experiments
 
@@ -88,11 +87,23 @@ def book_jobs(config, notebooks: Sequence[str], parts: int = 1) -> list[Job]:
     grid_sets = lambda scenario: names(j for j in sets if j.args[0] in experiments.grid_methods(scenario))  # noqa: E731
     table_sets = names(j for j in sets if j.args[1] == fid_n and j.args[0] in experiments.GENERATORS)
     real_maps = "feature maps of the real images"
+    grids = []
+    for scenario in ("zero-shot", "full-shot"):
+        needs = (real_maps, *grid_sets(scenario))
+        if cells:
+            units = [
+                Job(f"cell {' '.join(map(str, cell))}", "cell", cell, (real_maps, *set_of(sets, cell)))
+                for cell in experiments.grid_cells(
+                    scenario, experiments.grid_methods(scenario), n_augs, config.grid.seeds
+                )
+            ]
+            grids += units
+            needs = (real_maps, *names(units))
+        grids.append(Job(f"{scenario} grid", "grid", (scenario,), needs))
     results = [
         *sets,
         Job(real_maps, "real maps"),
-        Job("zero-shot grid", "grid", ("zero-shot",), (real_maps, *grid_sets("zero-shot"))),
-        Job("full-shot grid", "grid", ("full-shot",), (real_maps, *grid_sets("full-shot"))),
+        *grids,
         Job(f"FID table at N_aug {fid_n}", "fid", (fid_n,), table_sets),
         Job(f"realism probe at N_aug {fid_n}", "realism", (fid_n,), (f"FID table at N_aug {fid_n}",)),
     ]
@@ -105,6 +116,12 @@ def book_jobs(config, notebooks: Sequence[str], parts: int = 1) -> list[Job]:
     chapters = chapter_jobs(notebooks, needs)
     # the chapters that need nothing run while the fine-tune does; the rest when their results exist
     return [*jobs[:1], *[c for c in chapters if not c.after], *jobs[1:], *results, *[c for c in chapters if c.after]]
+
+
+def set_of(sets: Sequence[Job], cell: tuple) -> tuple[str, ...]:
+    """The name of the generated set a grid cell trains on (none for the "none" reference)."""
+    _, method, n_aug, _ = cell
+    return tuple(j.name for j in sets if j.args == (method, n_aug))
 
 
 def chapter_jobs(notebooks: Sequence[str], needs: dict[str, tuple[str, ...]] | None = None) -> list[Job]:
@@ -142,15 +159,10 @@ ACTIONS: dict[str, Callable] = {
     ),
     "real maps": lambda run: run.real_maps(),
     "grid": lambda run, scenario: run.grid(scenario),
+    "cell": lambda run, scenario, method, n_aug, seed: run.grid(scenario, only=(scenario, method, n_aug, seed)),
     "fid": lambda run, n_aug: run.fid(n_aug),
     "realism": lambda run, n_aug: run.realism(n_aug),
 }
-
-
-def one_thread_worker() -> None:
-    """Each worker's torch uses one thread (see the module's docstring); set before torch is imported."""
-    for name in THREADS_ENV:
-        os.environ[name] = "1"
 
 
 def check_jobs(jobs: Sequence[Job]) -> None:
@@ -164,42 +176,3 @@ def check_jobs(jobs: Sequence[Job]) -> None:
         if unknown:
             raise DiagError(f"job {job.name!r} waits for {', '.join(unknown)}, which is not a job listed before it")
         seen.add(job.name)
-
-
-def run_jobs(
-    jobs: Sequence[Job], context: Context, workers: int, runner: Callable[[Job, Context], dict] = run_job
-) -> list[dict]:
-    """Run ``jobs`` on ``workers`` processes, each job once its ``after`` jobs are done.
-
-    ``runner`` (a module-level function, so a worker can import it) computes one job: ``run_job``.
-    The first failure stops the plan: jobs not yet started are not started, running ones finish
-    (each writes only finished results), and the error names the job. Returns the step records.
-    """
-    check_jobs(jobs)
-    if workers < 1:
-        raise DiagError(f"--workers must be >= 1; got {workers}")
-    pending = list(jobs)
-    running: dict[Future, Job] = {}
-    done: set[str] = set()
-    records: list[dict] = []
-    spawn = multiprocessing.get_context("spawn")  # a fresh interpreter: no torch threads inherited from a fork
-    with ProcessPoolExecutor(max_workers=workers, mp_context=spawn, initializer=one_thread_worker) as pool:
-        while pending or running:
-            ready = [j for j in pending if set(j.after) <= done]
-            for job in ready[: workers - len(running)]:
-                running[pool.submit(runner, job, context)] = job
-                pending.remove(job)
-            finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
-            for future in finished:
-                job = running.pop(future)
-                error = future.exception()
-                if error is not None:
-                    for other in running:
-                        other.cancel()
-                    pending.clear()
-                    if isinstance(error, DiagError):
-                        raise BuildError(f"{job.name}: {error}") from None
-                    raise BuildError(f"{job.name} failed: {type(error).__name__}: {error}") from error
-                done.add(job.name)
-                records.append(future.result())
-    return records

@@ -186,8 +186,11 @@ class Run:
                 )
         return pd.DataFrame(rows)
 
-    def grid(self, scenario: str) -> pd.DataFrame:
-        """The Table I (zero-shot) or II (full-shot) grid; computes its generated sets first."""
+    def grid(self, scenario: str, only: tuple | None = None) -> pd.DataFrame:
+        """The Table I (zero-shot) or II (full-shot) grid; computes its generated sets first.
+
+        ``only``: one cell (scenario, method, n_aug, seed), computed into its own row file (a
+        cluster job's unit, ``experiments.run_grid``); the whole grid's call merges them."""
         methods = experiments.grid_methods(scenario)
         out = self.results / scenario
         if not self.compute:
@@ -199,10 +202,10 @@ class Run:
             return rows
         for method in methods:
             for n_aug in self.config.grid.n_augs:
-                if method != "none":
+                if method != "none" and (only is None or (method, n_aug) == tuple(only[1:3])):
                     self.generate(method, n_aug)
         cells = len(experiments.grid_cells(scenario, methods, self.config.grid.n_augs, self.config.grid.seeds))
-        with step(f"{scenario} grid ({cells} cells)"):
+        with step(f"cell {' '.join(map(str, only))}" if only else f"{scenario} grid ({cells} cells)"):
             return experiments.run_grid(
                 self.config,
                 scenario=scenario,
@@ -212,6 +215,7 @@ class Run:
                 out=out,
                 feature_cache=self.results / "feature-cache",
                 progress=redirected(),
+                only=only,
             )
 
     def sets_for_table(self, n_aug: int | None) -> int:

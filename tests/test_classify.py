@@ -83,6 +83,24 @@ def test_resnet50_trains_end_to_end(replica: Path, generated: Path) -> None:
     assert len(result.curve) == 1 and np.isfinite(result.curve[0]["loss"])
 
 
+def test_bf16_trains_the_resnet_channels_last_and_is_recorded(replica: Path, generated: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import diag.classify.train as train_module
+
+    seen = []
+    real_fit_model = train_module.build_model
+    monkeypatch.setattr(train_module, "build_model", lambda c, x: seen.append(real_fit_model(c, x)) or seen[-1])
+    config = TrainConfig(backbone="resnet50", weights="none", epochs=1, batch_size=8, device="cpu", mixed_precision="bf16")
+    result = train_classifier(config, training_set(replica, "zero-shot", generated, 4), evaluation_set(replica), progress=False)
+    assert np.isfinite(result.curve[0]["loss"]) and np.isfinite(result.test_scores).all()
+    conv = seen[0].network.conv1.weight
+    assert conv.dtype == torch.float32 and conv.is_contiguous(memory_format=torch.channels_last)
+    assert config.recorded()["mixed_precision"] == "bf16"  # rows made in bf16 are never averaged with float32 ones
+    assert "mixed_precision" not in TrainConfig().recorded()  # float32: the rows made before the setting stay valid
+    with pytest.raises(ValueError, match="`mixed_precision` parameter must be one of"):
+        TrainConfig(mixed_precision="fp16").validate()
+
+
 def demo_config(**changes: object) -> TrainConfig:
     return replace(profile_config("demo").classifier, **({"epochs": 5, "device": "cpu"} | changes))
 

@@ -27,7 +27,7 @@ from diag.generate.inout import (
 )
 from diag.testing import tiny_sd15_pipeline
 
-CONFIG = InOutConfig(model="tiny", n_aug=3, train_steps=3, rank=4, alpha=4, conv_rank=2, conv_alpha=1, lr=1e-2, steps=2,
+CONFIG = InOutConfig(model="tiny", mixed_precision="no", n_aug=3, train_steps=3, rank=4, alpha=4, conv_rank=2, conv_alpha=1, lr=1e-2, steps=2,
                      train_batch_size=2, clip_skip=2, device="cpu")
 
 
@@ -265,7 +265,19 @@ def test_bf16_autocast_trains_float32_adapters_and_is_recorded(replica: Path, tm
     assert pd.read_csv(tmp_path / "bf16" / "manifest.csv")["mixed_precision"].tolist() == ["bf16"]
     log = json.loads((tmp_path / "bf16" / "lora" / "training.json").read_text())
     assert log["settings"]["mixed_precision"] == "bf16"  # a float32 fine-tune is never reused for it
-    with pytest.raises(ConfigError, match="fp16 needs a CUDA GPU"):
+    with pytest.raises(ConfigError, match=r"fp16 \(the paper profile's, as the official run\) needs a CUDA GPU"):
         finetune_lora(tiny_sd15_pipeline(), positives(replica), replace(CONFIG, mixed_precision="fp16"), progress=False)
     with pytest.raises(ConfigError, match="mixed_precision"):
         replace(CONFIG, mixed_precision="fp8").validate()
+
+
+def test_gradient_checkpointing_trains_the_same_adapters_and_the_run_is_recorded(replica: Path) -> None:
+    plain, checkpointed = tiny_sd15_pipeline(), tiny_sd15_pipeline()
+    report = finetune_lora(plain, positives(replica), CONFIG, progress=False)
+    again = finetune_lora(checkpointed, positives(replica), replace(CONFIG, gradient_checkpointing=True), progress=False)
+    assert checkpointed.unet.is_gradient_checkpointing and not plain.unet.is_gradient_checkpointing
+    # recomputing the activations changes memory, not the arithmetic: the same losses
+    np.testing.assert_allclose(again["losses_last_20"], report["losses_last_20"], rtol=1e-4)
+    assert report["attention"] == ["AttnProcessor2_0"]  # PyTorch's scaled-dot-product attention
+    assert report["device"] == "cpu" and report["gradient_scaler"] is False
+    assert InOutConfig().mixed_precision == "fp16"  # the paper profile's, as the official run

@@ -15,7 +15,8 @@ from diag import progress
 from diag.book import NOTEBOOKS, environment, stderr_to
 from diag.config import build_config
 from diag.errors import BuildError, DiagError
-from diag.jobs import Context, Job, book_jobs, check_jobs, run_jobs
+from diag.executors import make_backend, run_jobs
+from diag.jobs import Context, Job, book_jobs, check_jobs
 
 
 def log_job(job: Job, context: Context) -> dict:
@@ -77,7 +78,7 @@ def test_workers_run_each_job_after_its_dependencies(tmp_path):
         Job("d", "x", after=("c",)),
         Job("e", "x"),
     ]
-    records = run_jobs(jobs, Context("demo", str(tmp_path)), workers=2, runner=log_job)
+    records = run_jobs(jobs, Context("demo", str(tmp_path)), make_backend("inline", 2), runner=log_job)
     assert sorted(r["step"] for r in records) == ["a", "b", "c", "d", "e"]
     times = ran(tmp_path)
     assert times["c"]["start"] >= max(times["a"]["end"], times["b"]["end"])
@@ -85,11 +86,19 @@ def test_workers_run_each_job_after_its_dependencies(tmp_path):
     assert all(e["pid"] != os.getpid() for e in times.values())  # in worker processes, not this one
 
 
-def test_a_failed_job_stops_the_plan_and_is_named(tmp_path):
-    jobs = [Job("a", "x"), Job("broken", "fail", after=("a",)), Job("after broken", "x", after=("broken",))]
-    with pytest.raises(BuildError, match="^broken: this job was told to fail"):
-        run_jobs(jobs, Context("demo", str(tmp_path)), workers=1, runner=log_job)
-    assert set(ran(tmp_path)) == {"a"}
+def test_a_failed_job_is_named_and_the_others_still_land(tmp_path):
+    jobs = [
+        Job("a", "x"),
+        Job("broken", "fail", after=("a",)),
+        Job("after broken", "x", after=("broken",)),
+        Job("after that", "x", after=("after broken",)),
+        Job("independent", "x", after=("a",)),
+    ]
+    with pytest.raises(BuildError) as raised:
+        run_jobs(jobs, Context("demo", str(tmp_path)), make_backend("inline", 1), runner=log_job)
+    assert str(raised.value).startswith("broken: this job was told to fail; every other job finished")
+    assert "2 job(s) that need them were not run" in str(raised.value)
+    assert set(ran(tmp_path)) == {"a", "independent"}
 
 
 def test_steps_reach_the_followed_console_and_the_step_log(tmp_path):

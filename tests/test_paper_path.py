@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from diag.cli import main
@@ -52,7 +53,9 @@ def paper_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             "--out", str(root / "site"), "--diag-model", str(root / "tiny-sdxl"), "--inout-model", str(root / "tiny-sd15"),
             "--weights", "none", "--n-aug", "4", "--seeds", "0", "--device", "cpu",
             "--set", "diag.steps=2", "--set", "inout.train_steps=2", "--set", "inout.steps=2",
-            "--set", "inout.train_batch_size=2", "--set", "classifier.epochs=1", "--set", "classifier.batch_size=4"]
+            "--set", "inout.train_batch_size=2", "--set", "inout.mixed_precision=no",
+            "--set", "classifier.epochs=1", "--set", "classifier.batch_size=4",
+            "--executor", "local", "--jobs", "2"]  # every unit a job of its own, as on a cluster
     assert main(args) == 0
     yield {"root": root, "results": root / "results", "site": root / "site"}
     monkeypatch.undo()
@@ -72,6 +75,27 @@ def test_the_paper_profile_builds_the_book_from_the_prepared_data(paper_run: dic
         assert (results / "generated" / method / "augmented_4" / "set.json").is_file()
     assert (results / "generated" / "inout" / "lora-seed0" / "training.json").is_file()
     assert (results / "fid_4.csv").is_file() and (results / "manifest.json").is_file()
+
+
+def test_each_unit_ran_as_a_job_of_its_own(paper_run: dict[str, Path]) -> None:
+    results = paper_run["results"]
+    logs = sorted((results / "jobs").glob("*/*_log.err"))
+    started = [log.read_text().split("'")[1] for log in logs if "started on" in log.read_text()]
+    assert "In&Out fine-tune" in started and "cell zero-shot inout 4 0" in started and "FID table at N_aug 4" in started
+    assert not any(name.startswith("chapter") for name in started)  # the chapters execute here, on the results
+    for scenario, cells in (("zero-shot", 4), ("full-shot", 4)):  # each cell's row file merged into results.csv
+        assert len(pd.read_csv(results / scenario / "results.csv")) == cells
+        assert not list((results / scenario / "rows").glob("*.csv"))
+
+
+def test_fp16_in_and_out_on_a_cpu_is_refused_before_anything_runs(paper_run: dict[str, Path], tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture) -> None:
+    args = ["reproduce", "--profile", "paper", "--data", str(paper_run["root"] / "ksdd2"), "--device", "cpu",
+            "--results", str(tmp_path / "r"), "--out", str(tmp_path / "s")]
+    assert main(args) == 2
+    error = capsys.readouterr().err
+    assert "fp16 (the paper profile's, as the official run) needs a CUDA GPU" in error and len(error.splitlines()) == 1
+    assert not (tmp_path / "r").exists()
 
 
 def test_from_results_renders_without_touching_the_results(paper_run: dict[str, Path]) -> None:

@@ -23,6 +23,7 @@ from diag.errors import ConfigError
 from diag.progress import bar as progress_bar
 
 BACKBONES = ("resnet50", "fid-inception-maps")
+PRECISIONS = ("no", "bf16")
 
 
 @dataclass
@@ -41,6 +42,8 @@ class TrainConfig:
     # the release evaluates after every epoch and never calls train() again: from epoch 2 on the
     # network trains in eval mode (BatchNorm statistics frozen). True: train mode every epoch.
     bn_train_every_epoch: bool = False
+    # "bf16": forward passes under bf16 autocast (weights and optimiser float32); "no": float32, as the release
+    mixed_precision: str = "no"
     # reproducibility and hardware
     seed: int = 0
     device: str = "auto"
@@ -58,6 +61,10 @@ class TrainConfig:
                 raise ConfigError(f"The `{name}` parameter must be >= 1. Got {getattr(self, name)!r} instead.")
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise ConfigError(f"The `lr` parameter must be a finite number > 0. Got {self.lr!r} instead.")
+        if self.mixed_precision not in PRECISIONS:
+            raise ConfigError(
+                f"The `mixed_precision` parameter must be one of {PRECISIONS}. Got {self.mixed_precision!r} instead."
+            )
         if self.seed < 0:
             raise ConfigError(f"The `seed` parameter must be >= 0. Got {self.seed!r} instead.")
         if str(self.weights) not in ("imagenet", "none") and not Path(self.weights).is_file():
@@ -73,6 +80,8 @@ class TrainConfig:
         ``classify.features``, so rows made with other maps are never averaged with these.
         """
         settings = {k: v for k, v in asdict(self).items() if k not in ("device", "feature_cache")}
+        if self.mixed_precision == "no":  # float32, as every row made before the setting existed: those stay valid
+            del settings["mixed_precision"]
         if self.backbone == "fid-inception-maps":
             from diag.classify.features import map_version  # imported here: torchvision is slow to import
 
@@ -112,10 +121,19 @@ def build_model(config: TrainConfig, train_inputs: torch.Tensor) -> nn.Module:
     return MapHead(positions.mean(dim=0), positions.std(dim=0), config.head_hidden, config.head_top_k)
 
 
+def autocast(precision: str, device: torch.device | str):
+    """The classifier's forward passes in ``precision`` ("no": float32, "bf16": bf16 autocast)."""
+    device = torch.device(device)
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
 @torch.no_grad()
-def predict(model: nn.Module, inputs: torch.Tensor, batch_size: int, device: torch.device) -> np.ndarray:
+def predict(
+    model: nn.Module, inputs: torch.Tensor, batch_size: int, device: torch.device | str, precision: str = "no"
+) -> np.ndarray:
     model.eval()
-    scores = [model(inputs[i : i + batch_size].to(device)).float().cpu() for i in range(0, len(inputs), batch_size)]
+    with autocast(precision, device):
+        scores = [model(inputs[i : i + batch_size].to(device)).float().cpu() for i in range(0, len(inputs), batch_size)]
     return torch.cat(scores).numpy()
 
 
@@ -134,6 +152,8 @@ def fit(
     torch.manual_seed(config.seed)
     order = torch.Generator().manual_seed(config.seed)  # the data order is seeded too
     model = build_model(config, x_train).to(device)
+    if config.backbone == "resnet50":  # the uint8 NHWC batches are channels-last already: keep the convolutions so
+        model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=config.lr)
     loss_fn = nn.BCEWithLogitsLoss()
     targets = torch.as_tensor(y_train, dtype=torch.float32)
@@ -142,15 +162,17 @@ def fit(
         model.train(epoch == 1 or config.bn_train_every_epoch)  # see TrainConfig.bn_train_every_epoch
         total, seen = 0.0, 0
         for batch in torch.randperm(len(x_train), generator=order).split(config.batch_size):
-            logits = model(x_train[batch].to(device))
-            loss = loss_fn(logits, targets[batch].to(device))
+            with autocast(config.mixed_precision, device):
+                logits = model(x_train[batch].to(device))
+            loss = loss_fn(logits.float(), targets[batch].to(device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             total, seen = total + loss.item() * len(batch), seen + len(batch)
         row = {"epoch": epoch, "loss": total / seen}
         if evaluate is not None:
-            row |= evaluate_scores(evaluate[1], predict(model, evaluate[0], config.batch_size, device))
+            scores = predict(model, evaluate[0], config.batch_size, device, config.mixed_precision)
+            row |= evaluate_scores(evaluate[1], scores)
         curve.append(row)
     return model, curve
 
@@ -164,5 +186,5 @@ def train_classifier(
     device = resolve_device(config.device)
     x_train, x_test = encode(config, train.paths, device, progress), encode(config, test.paths, device, progress)
     model, curve = fit(config, x_train, train.labels, (x_test, test.labels), progress)
-    scores = predict(model, x_test, config.batch_size, device)
+    scores = predict(model, x_test, config.batch_size, device, config.mixed_precision)
     return TrainResult(asdict(config), evaluate_scores(test.labels, scores), curve, scores)

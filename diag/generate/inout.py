@@ -99,9 +99,10 @@ class InOutConfig:
     lr: float = 1e-5
     lr_cycles: int = 3  # cosine with restarts
     cache_latents: bool = True  # encode each image once (the official run's cache_latents), not every step
-    # autocast for the fine-tune and the sampling: "bf16" (CPUs and GPUs with bf16 units), "fp16" (CUDA only,
-    # with a gradient scaler; the official run's), "no" (float32)
-    mixed_precision: str = "no"
+    # autocast for the fine-tune and the sampling: "fp16" (CUDA only, with a gradient scaler; the official
+    # run's mixed_precision), "bf16" (CPUs and GPUs with bf16 units), "no" (float32; a CPU without bf16)
+    mixed_precision: str = "fp16"
+    gradient_checkpointing: bool = False  # recompute activations in the backward pass: less memory, ~30 % slower
     optimizer: str = "adamw8bit"  # AdamW where bitsandbytes or a GPU is missing (recorded)
     resolution: int | None = None  # None: the model's native size (512 for SD-1.5)
     canvas: str = "square"  # "square": native square, stretched; "full": 224 x 632 at 1:1 (see the module doc)
@@ -180,8 +181,9 @@ def check_window(resolution: int, canvas: str) -> None:
 
 
 def finetune_settings(config: InOutConfig) -> dict:
-    """What the fine-tune depends on: everything but the sampling settings."""
-    return {k: v for k, v in asdict(config).items() if k not in SAMPLING_FIELDS}
+    """What the fine-tune depends on: everything but the sampling settings and gradient checkpointing
+    (which recomputes the same activations: a memory switch, not a different LoRA)."""
+    return {k: v for k, v in asdict(config).items() if k not in (*SAMPLING_FIELDS, "gradient_checkpointing")}
 
 
 def load_base(model: str, device: torch.device):
@@ -202,8 +204,7 @@ def autocast(config: InOutConfig, device: torch.device):
 
     if config.mixed_precision == "no":
         return contextlib.nullcontext()
-    if config.mixed_precision == "fp16" and device.type != "cuda":
-        raise ConfigError("inout.mixed_precision: fp16 needs a CUDA GPU; use bf16 or no on this device")
+    check_precision(config, device)
     if config.mixed_precision == "bf16" and device.type == "cpu" and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
         warnings.warn(
             "this CPU has no bf16 units: In&Out in bf16 runs slower than in float32 here; "
@@ -211,6 +212,15 @@ def autocast(config: InOutConfig, device: torch.device):
             stacklevel=2,
         )
     return torch.autocast(device.type, dtype=torch.bfloat16 if config.mixed_precision == "bf16" else torch.float16)
+
+
+def check_precision(config: InOutConfig, device: torch.device) -> None:
+    """fp16 autocast (the paper profile's, as the official run) exists on CUDA only: refused elsewhere."""
+    if config.mixed_precision == "fp16" and device.type != "cuda":
+        raise ConfigError(
+            f"inout.mixed_precision: fp16 (the paper profile's, as the official run) needs a CUDA GPU, and In&Out "
+            f"runs on {device.type}; use --set inout.mixed_precision=no (or bf16 on a CPU with bf16 units)"
+        )
 
 
 def prepare_for_precision(pipe, config: InOutConfig) -> None:
@@ -484,6 +494,11 @@ def finetune_lora(
 
     device = pipe.unet.device
     prepare_for_precision(pipe, config)
+    if config.gradient_checkpointing:
+        pipe.unet.enable_gradient_checkpointing()
+        if config.text_encoder_lora:  # transformers 5 renamed it; our floor knows the old name only
+            text = pipe.text_encoder
+            (getattr(text, "activation_checkpointing_enable", None) or text.gradient_checkpointing_enable)()
     scaler = torch.amp.GradScaler(device.type, enabled=config.mixed_precision == "fp16")  # fp16 gradients underflow
     losses = []
     for number in progress_bar(range(steps), desc="In&Out LoRA", disable=not progress):
@@ -509,7 +524,16 @@ def finetune_lora(
         losses.append(loss.item())
     pipe.unet.eval()
     pipe.text_encoder.eval()
-    return {"steps": steps, "optimizer": optimizer_name, "losses_last_20": losses[-20:]}
+    return {
+        "steps": steps,
+        "optimizer": optimizer_name,
+        "losses_last_20": losses[-20:],
+        # how it ran (not settings: the same LoRA either way up to rounding): recorded for the reader
+        "device": str(device),
+        "attention": sorted({type(p).__name__ for p in pipe.unet.attn_processors.values()}),
+        "gradient_scaler": scaler.is_enabled(),
+        "torch": torch.__version__,
+    }
 
 
 def save_lora(pipe, folder: Path) -> Path:

@@ -46,8 +46,9 @@ LAYOUT = ("imgs", "masks", "meta")
 
 
 def recorded_settings(config) -> dict:
-    """A generator's config as each image's row records it: device and batch size do not change an image."""
-    return {k: v for k, v in asdict(config).items() if k not in ("device", "batch_size")}
+    """A generator's config as each image's row records it: device, batch size and gradient checkpointing
+    (In&Out's memory switch) do not change an image."""
+    return {k: v for k, v in asdict(config).items() if k not in ("device", "batch_size", "gradient_checkpointing")}
 
 
 def settings_mismatch(recorded: dict, wanted: dict) -> dict[str, tuple]:
