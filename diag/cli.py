@@ -367,17 +367,19 @@ def executor_backend(args: argparse.Namespace, folder: Path):
         cpus_per_job=args.slurm_cpus_per_job,
         array_parallelism=args.slurm_array_parallelism,
     )
-    jobs = args.jobs or (8 if args.executor == "slurm" else default_local_jobs())
+    jobs = jobs_at_once(args)
     print(f"{args.executor} executor: at most {jobs} job(s) at once; job logs under {folder}", flush=True)
     return make_backend(args.executor, jobs, folder, slurm)
 
 
-def default_local_jobs() -> int:
-    """The local executor's default: one job per GPU, or one per core without one."""
+def jobs_at_once(args: argparse.Namespace) -> int:
+    """``--jobs``, else the default: local, one job per GPU (one per core without one); slurm, 8."""
     from diag.executors import local_gpus
     from diag.jobs import available_cores
 
-    return len(local_gpus()) or available_cores()
+    if args.jobs:
+        return args.jobs
+    return 8 if args.executor == "slurm" else len(local_gpus()) or available_cores()
 
 
 def check_jobs_option(args: argparse.Namespace) -> None:
@@ -520,6 +522,7 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
     from diag.book import reproduce
     from diag.config import overrides_from_args
 
+    check_jobs_option(args)
     overrides = reproduce_overrides(args) + overrides_from_args(args)
     results = args.from_results or args.results or Path("results") / args.profile
     if not args.from_results:  # a render computes nothing: where it would have run does not matter
@@ -535,9 +538,11 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
             from diag.book import default_workers
 
             workers = args.workers or default_workers(build_config(args.profile, overrides))
-            print("\n".join(dry_run(args.profile, results, args.data, overrides, workers)))
+            cluster = None
+            if args.executor != "inline":
+                cluster = (args.executor, jobs_at_once(args))
+            print("\n".join(dry_run(args.profile, results, args.data, overrides, workers, cluster)))
         return
-    check_jobs_option(args)
     if args.executor != "inline" and args.from_results:
         raise DiagError("--executor: a render (--from-results) computes nothing; run it without --executor")
     reproduce(

@@ -231,8 +231,8 @@ def run_jobs(jobs: Sequence[Job], context: Any, backend, runner: Callable[[Job, 
     records: list[dict] = []
     try:
         while pending or running:
-            blocked = [j for j in pending if set(j.after) & (set(failed) | {"(left out)"})]
-            for job in blocked:  # needs a failed job: never started, and so on down the line
+            blocked = [j for j in pending if set(j.after) & set(failed)]
+            for job in blocked:  # needs a failed job (or one left out): never started, and so on down the line
                 pending.remove(job)
                 failed.setdefault(job.name, "(left out)")
             ready = [j for j in pending if set(j.after) <= done]

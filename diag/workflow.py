@@ -475,11 +475,13 @@ def dry_run(
     data_dir: Path | str | None = None,
     overrides: Sequence[str] = (),
     workers: int = 1,
+    cluster: tuple[str, int] | None = None,
 ) -> list[str]:
     """Every job ``diag reproduce`` would run (``diag.jobs.book_jobs``, the list it runs), with its
-    image and training counts; runs nothing."""
+    image and training counts; runs nothing. ``cluster``: (executor, jobs) of ``--executor local|slurm``,
+    whose units are each grid cell too; the chapters then run here."""
     from diag.book import NOTEBOOKS
-    from diag.jobs import book_jobs
+    from diag.jobs import book_jobs, chapter_jobs
 
     config, data = checked_inputs(profile, data_dir, overrides)
     results = Path(results_dir)
@@ -497,7 +499,13 @@ def dry_run(
             f"make the replica ({config.data.replica_scale}, seed {config.data.replica_seed}): "
             f"{n_pos + n_neg} training + {t_pos + t_neg} test images"
         )
-    for job in book_jobs(config, NOTEBOOKS, parts=workers):
+    if cluster:
+        executor, jobs = cluster
+        lines.append(f"on the {executor} executor, at most {jobs} job(s) at once:")
+        plan = [*book_jobs(config, [], parts=jobs, cells=True), *chapter_jobs(NOTEBOOKS)]
+    else:
+        plan = book_jobs(config, NOTEBOOKS, parts=workers)
+    for job in plan:
         lines.append(describe_job(job, config, counts))
     lines.append("build the book (Jupyter Book)")
     return lines
@@ -531,6 +539,13 @@ def describe_job(job, config: Config, counts: dict[str, int]) -> str:
         n = counts["negatives"] + counts["positives"] + counts["test"]
         used = classifier.backbone == "fid-inception-maps"
         return f"{job.name}: {n} images" if used else f"{job.name}: none needed ({classifier.backbone})"
+    if job.action == "cell":
+        scenario, method, n_aug, seed = job.args
+        base = counts["negatives"] + (counts["positives"] if scenario == "full-shot" else 0)
+        return (
+            f"{job.name}: one classifier ({classifier.backbone}, {classifier.epochs} epochs, seed {seed}) on "
+            f"{base + n_aug} training images, into its own row file"
+        )
     if job.action == "grid":
         (scenario,) = job.args
         methods = experiments.grid_methods(scenario)
