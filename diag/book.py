@@ -31,7 +31,9 @@ from diag import progress
 from diag.errors import BuildError, DiagError
 
 ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOKS = ("01-data", "02-inpainting", "03-generation", "04-zero-shot", "05-full-shot", "06-fid", "07-prompt-lab")
+NOTEBOOKS = (
+    "01-data", "02-inpainting", "03-generation", "04-zero-shot", "05-full-shot", "06-fid", "07-prompt-lab", "08-batch"
+)
 SOURCES = ("_config.yml", "_toc.yml", "book", "notebooks")
 HIDDEN = "remove-cell"  # the parameter cells: setup() prints what ran instead of a machine's paths
 
@@ -181,6 +183,20 @@ def write_generated_pages(book: Path) -> None:
     shutil.copyfile(ROOT / "CITATION.cff", book / "CITATION.cff")
 
 
+def write_computation_page(
+    build: Path, results: Path, source: Path, chapters: dict[str, float], workers: int, rendered: bool
+) -> None:
+    """``book/computed.md`` ("How this book was computed") from this run's records (``diag.provenance``)."""
+    from diag import provenance
+
+    manifest = json.loads((results / "manifest.json").read_text())
+    steps = provenance.read_steps(build / "steps.jsonl")
+    page = provenance.computation_page(
+        manifest, chapters, steps, provenance.machine_facts(source), workers, rendered
+    )
+    (build / "book" / "computed.md").write_text(page)
+
+
 def build_book(root: Path, out: Path | None = None) -> Path:
     """The strict Jupyter Book build of ``root``; the site replaces ``out`` (default ``root/_build/html``)."""
     root = Path(root).resolve()  # jupyter-book runs in root: a relative path would point elsewhere
@@ -278,6 +294,7 @@ def reproduce(
                 r["step"].removeprefix("chapter "): r["seconds"] for r in records if r["step"].startswith("chapter ")
             }
             (fresh / "timings.json").write_text(json.dumps(chapters, indent=2) + "\n")  # the chapters' times
+        write_computation_page(build, results, source, chapters, workers, from_results)
         with progress.step("Jupyter Book build"):
             index = build_book(build, Path(out))
     print(f"book built in {time.perf_counter() - start:.0f} s: {index}")

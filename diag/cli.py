@@ -660,6 +660,46 @@ def add_pretrain_command(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_pretrain_demo_model)
 
 
+def cmd_sweep(args: argparse.Namespace) -> None:
+    from diag import progress
+    from diag.book import NOTEBOOKS, environment, stderr_to
+    from diag.sweep import compare_grids, sweep
+
+    if args.notebook not in NOTEBOOKS:
+        raise DiagError(f"{args.notebook}: not a chapter; choose among {', '.join(NOTEBOOKS)}")
+    results = args.results or Path("results") / args.profile
+    out = args.out or results / "sweeps" / args.field
+    out.mkdir(parents=True, exist_ok=True)
+    console = out / "console.log"
+    console.unlink(missing_ok=True)
+    # the kernels' own chatter goes to a log; each run's steps (from inside its kernel too) to the terminal
+    with stderr_to(out / "kernels.log") as terminal, progress.follow_console(console, terminal), \
+            environment({progress.CONSOLE_ENV: str(console)}):
+        runs = sweep(args.notebook, args.field, args.values, base=results, out=out, profile=args.profile,
+                     data_dir=str(args.data.resolve()) if args.data else None, overrides=args.set)
+    for run in runs:
+        print(f"{args.field}={run.value}: {run.seconds:.0f} s; executed notebook {run.notebook}")
+    scenario = {"04-zero-shot": "zero-shot", "05-full-shot": "full-shot"}.get(args.notebook)
+    if scenario:
+        print(compare_grids(runs, scenario, args.field, args.profile, args.set).to_string(index=False))
+
+
+def add_sweep_command(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "sweep", help="re-run one chapter with papermill once per value of a setting, each in its own results folder"
+    )
+    p.add_argument("notebook", help="the chapter, e.g. 04-zero-shot")
+    p.add_argument("--field", required=True, help="the setting to sweep, SECTION.FIELD (e.g. classifier.epochs)")
+    p.add_argument("--values", nargs="+", required=True, help="its values (a list field's value as 80,100)")
+    p.add_argument("--profile", choices=["demo", "paper"], default="demo")
+    p.add_argument("--results", type=Path, help="the results folder each run starts from (default results/<profile>)")
+    p.add_argument("--out", type=Path, help="where the runs go (default RESULTS/sweeps/FIELD)")
+    p.add_argument("--data", type=Path, help="prepared KSDD2 (the paper profile; demo: the results folder's replica)")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+                   help="a setting every run shares (repeatable)")
+    p.set_defaults(func=cmd_sweep)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -684,6 +724,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     add_train_command,
     add_experiment_command,
     add_reproduce_command,
+    add_sweep_command,
     add_pretrain_command,
 ]
 

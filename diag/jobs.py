@@ -106,12 +106,14 @@ def book_jobs(config, notebooks: Sequence[str], parts: int = 1, cells: bool = Fa
         *grids,
         Job(f"FID table at N_aug {fid_n}", "fid", (fid_n,), table_sets),
         Job(f"realism probe at N_aug {fid_n}", "realism", (fid_n,), (f"FID table at N_aug {fid_n}",)),
+        Job("papermill sweep", "sweep", (), ("zero-shot grid",)),  # chapter 8's: chapter 4 re-run per value
     ]
     needs = {
         "03-generation": names(sets),
         "04-zero-shot": ("zero-shot grid",),
         "05-full-shot": ("full-shot grid",),
         "06-fid": (f"FID table at N_aug {fid_n}", f"realism probe at N_aug {fid_n}"),
+        "08-batch": ("papermill sweep",),
     }
     chapters = chapter_jobs(notebooks, needs)
     # the chapters that need nothing run while the fine-tune does; the rest when their results exist
@@ -162,6 +164,7 @@ ACTIONS: dict[str, Callable] = {
     "cell": lambda run, scenario, method, n_aug, seed: run.grid(scenario, only=(scenario, method, n_aug, seed)),
     "fid": lambda run, n_aug: run.fid(n_aug),
     "realism": lambda run, n_aug: run.realism(n_aug),
+    "sweep": lambda run: run.epochs_sweep(),
 }
 
 

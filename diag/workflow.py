@@ -42,6 +42,9 @@ PAPER_DATA_HINT = (
 )
 
 
+SWEEP = ("04-zero-shot", "zero-shot", "classifier.epochs")  # chapter 8's sweep: notebook, its grid, the field
+
+
 @dataclass
 class Run:
     """One book run: its settings, its results folder, its data, and whether it may compute."""
@@ -259,6 +262,42 @@ class Run:
                 device=resolve(self.config.fid.device),
             )
 
+    def epochs_sweep(self) -> tuple[list, pd.DataFrame]:
+        """Chapter 8's worked papermill sweep: chapter 4 re-run with a tenth, three tenths and all of the
+        profile's classifier epochs, each run in its own results folder (``diag.sweep``); the runs and
+        the table comparing them. Redone only when what it starts from changes (the grid's sets and
+        settings, the data, the overrides)."""
+        import hashlib
+        import shutil
+
+        from diag import sweep
+
+        notebook, scenario, field = SWEEP
+        epochs = self.config.classifier.epochs
+        values = [str(v) for v in sorted({max(1, round(epochs / 10)), max(1, round(3 * epochs / 10)), epochs})]
+        out = self.results / "sweeps" / field
+        rows = self.grid(scenario)  # what every run starts from: this run's own grid
+        made_from = {
+            "values": values,
+            "overrides": self.overrides,
+            "sets": sorted(set(rows["generated_sha1"])),
+            "settings": sorted(set(rows["settings_id"])),
+            "data": data_fingerprint(self.data),
+        }
+        key = hashlib.sha1(json.dumps(made_from, sort_keys=True).encode()).hexdigest()[:12]
+        runs = sweep.read_runs(out)
+        fresh = (out / "key").is_file() and (out / "key").read_text() == key and [r.value for r in runs] == values
+        if self.compute and not fresh:
+            shutil.rmtree(out, ignore_errors=True)
+            inside = self.data.resolve().is_relative_to(self.results.resolve())  # the replica travels with the copy
+            with step(f"papermill sweep: {notebook} with {field} = {', '.join(values)}"):
+                runs = sweep.sweep(notebook, field, values, base=self.results, out=out, profile=self.config.profile,
+                                   data_dir=None if inside else str(self.data), overrides=self.overrides)
+            write_text_atomic(out / "key", key)
+        if not runs:
+            raise MissingResult(f"{out}: the sweep has not run here")
+        return runs, sweep.compare_grids(runs, scenario, field, self.config.profile, self.overrides)
+
     def examples(self, n_aug: int, per_row: int = 6, seed: int = 0) -> dict[str, list[np.ndarray]]:
         """Figure 2's rows: negatives, real positives, MemSeg, In&Out, DIAG (as uint8 arrays)."""
         from diag.data.ksdd2 import load_image
@@ -326,7 +365,7 @@ class Run:
         ``scopes``: what the page shows ("zero-shot", "full-shot", "fid"); the data and the
         generated sets are always checked.
         """
-        from IPython.display import HTML, display
+        from IPython.display import HTML, Markdown, display
 
         lines = self.differences(("data", "sets", *scopes))
         if lines:
@@ -340,6 +379,12 @@ class Run:
         notes = self.left_out(scopes)
         if notes:
             display(HTML(f'<div class="admonition note"><p>{escape(" ".join(notes))}</p></div>'))
+        display(
+            Markdown(
+                "When, on what machine, with which versions, data and settings these numbers were computed, and "
+                "each step's time: [How this book was computed](../computed.md)."
+            )
+        )
 
     def left_out(self, scenarios: Sequence[str]) -> list[str]:
         """What a grid page leaves out of its results.csv: rows made with other settings (kept, never mixed)."""
@@ -561,6 +606,9 @@ def describe_job(job, config: Config, counts: dict[str, int]) -> str:
             f"{job.name}: {len(experiments.GENERATORS)} sets against {counts['positives']} real positives, "
             f"dims {config.fid.dims}"
         )
+    if job.action == "sweep":
+        notebook, scenario, field_name = SWEEP
+        return f"{job.name}: {notebook} executed again per {field_name} value, each in its own results folder"
     if job.action == "realism":
         return f"{job.name}: a linear probe per set, real positives against generated images and defect crops"
     return f"{job.name}: execute the notebook" + (f" (after {', '.join(job.after)})" if job.after else "")

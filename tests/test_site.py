@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from diag.book import reproduce
+from diag.book import NOTEBOOKS, reproduce
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--virtual-time-budget=5000",
@@ -63,7 +63,7 @@ def test_index_and_a_results_page_render(site: Path, tmp_path: Path) -> None:
 def test_chapters_show_no_library_warnings_nor_progress_bars(site: Path) -> None:
     """A library warning prints its file path (this machine's site-packages) into the published page."""
     chapters = sorted((site.parent / "results" / "book-build" / "book" / "chapters").glob("*.ipynb"))
-    assert len(chapters) == 7
+    assert len(chapters) == len(NOTEBOOKS)
     for chapter in chapters:
         cells = json.loads(chapter.read_text())["cells"]
         stderr = [o["text"] for c in cells for o in c.get("outputs", []) if o.get("name") == "stderr"]
@@ -74,7 +74,7 @@ def test_chapters_show_no_library_warnings_nor_progress_bars(site: Path) -> None
         assert not widgets, f"{chapter.name} shows a widget (a progress bar?) that is dead on a static page"
 
 
-CHAPTERS = ("01-data", "02-inpainting", "03-generation", "04-zero-shot", "05-full-shot", "06-fid", "07-prompt-lab")
+CHAPTERS = NOTEBOOKS
 
 MEASURE = """<script>
 window.addEventListener('load', function () {
@@ -177,3 +177,20 @@ def test_every_reference_is_cited_and_listed(site: Path) -> None:
     assert listed == len(keys) == len(set(keys))
     cited = (site / "book" / "chapters" / "03-generation.html").read_text()
     assert 'href="../bibliography.html#' in cited  # a chapter's citation links to its entry
+
+
+def test_how_this_book_was_computed_lists_every_chapter_and_every_step(site: Path) -> None:
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", (site / "book" / "computed.html").read_text()))
+    for chapter in CHAPTERS:
+        assert re.search(rf"{chapter} executed \d+\.\d", text), chapter
+    assert re.search(r"zero-shot grid \(\d+ cells\) computed \d+\.\d", text)
+    assert "fingerprint sha1:" in text and "torch 2." in text and "one torch thread each" in text
+    for chapter in ("04-zero-shot", "05-full-shot", "06-fid"):  # each results page links to it
+        assert 'href="../computed.html"' in (site / "book" / "chapters" / f"{chapter}.html").read_text(), chapter
+
+
+def test_each_chapter_names_its_source_notebook_and_a_local_build_offers_no_launch_link(site: Path) -> None:
+    for chapter in CHAPTERS:
+        page = (site / "book" / "chapters" / f"{chapter}.html").read_text()
+        assert f"Source notebook: <code>notebooks/{chapter}.ipynb</code>" in page
+        assert "diag-launch" not in page and "mybinder.org" not in page
