@@ -76,6 +76,8 @@ def positive_int(text: str) -> int:
 
 
 def add_data_commands(subparsers: argparse._SubParsersAction) -> None:
+    from diag.data.synthetic import SCALES
+
     data = subparsers.add_parser("data", help="get, prepare or synthesise KSDD2")
     sub = data.add_subparsers(dest="data_command", required=True)
 
@@ -94,7 +96,7 @@ def add_data_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, required=True, help="new folder for the replica")
     p.add_argument(
         "--scale",
-        choices=["demo", "small", "full"],
+        choices=list(SCALES),
         default="demo",
         help="full = KSDD2's counts; demo = one fifth; small = for tests (default: demo)",
     )
@@ -313,9 +315,11 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 
 def add_train_command(subparsers: argparse._SubParsersAction) -> None:
+    from diag.classify.data import SCENARIOS
+
     p = subparsers.add_parser("train", help="train and score the defect classifier once")
     p.add_argument("--data", type=Path, required=True, help="prepared KSDD2 (or replica) folder")
-    p.add_argument("--scenario", choices=["zero-shot", "full-shot"], default="zero-shot")
+    p.add_argument("--scenario", choices=SCENARIOS, default="zero-shot")
     p.add_argument("--generated", type=Path, help="a generated set (folder with imgs/)")
     p.add_argument("--n-aug", type=int, default=0, help="how many generated images to add")
     p.add_argument("--out", type=Path, help="folder for metrics.json (final metrics and per-epoch curve)")
@@ -441,8 +445,10 @@ def run_cells_as_jobs(args: argparse.Namespace, config, methods: list[str]) -> N
 
 
 def add_experiment_command(subparsers: argparse._SubParsersAction) -> None:
+    from diag.classify.data import SCENARIOS
+
     p = subparsers.add_parser("experiment", help="the Table I/II grid: scenario x methods x N_aug x seeds")
-    p.add_argument("--scenario", choices=["zero-shot", "full-shot"], required=True)
+    p.add_argument("--scenario", choices=SCENARIOS, required=True)
     p.add_argument(
         "--methods", default="diag,memseg,inout", help="comma list of diag,memseg,inout,diag-procedural,none"
     )
@@ -577,15 +583,17 @@ def reproduce_overrides(args: argparse.Namespace) -> list[str]:
 
 
 def add_reproduce_command(subparsers: argparse._SubParsersAction) -> None:
+    from diag.config import PROFILES, field_help
+
     p = subparsers.add_parser("reproduce", help="run every step, execute the notebooks (papermill), build the book")
-    p.add_argument("--profile", choices=["demo", "paper"], default="demo")
+    p.add_argument("--profile", choices=PROFILES, default="demo")
     p.add_argument("--data", type=Path, help="prepared KSDD2 (required by the paper profile; demo: a replica is made)")
     p.add_argument("--results", type=Path, help="where results are cached (default: results/<profile>)")
     p.add_argument(
         "--out", type=Path, default=Path("_build/html"), help="folder for the built site (default _build/html)"
     )
-    p.add_argument("--n-aug", help="comma list of N_aug (paper: 80,100,120)")
-    p.add_argument("--seeds", help="comma list of classifier seeds (default 0,1,2)")
+    p.add_argument("--n-aug", help=f"comma list of N_aug ({field_help('grid', 'n_augs')})")
+    p.add_argument("--seeds", help=f"comma list of classifier seeds ({field_help('grid', 'seeds')})")
     p.add_argument("--diag-model", help="DIAG's inpainting model: hub id or diffusers folder")
     p.add_argument("--inout-model", help="In&Out's base model: hub id or diffusers folder")
     p.add_argument("--weights", help="classifier weights: imagenet | none | PATH to a ResNet-50 state dict")
@@ -685,13 +693,15 @@ def cmd_sweep(args: argparse.Namespace) -> None:
 
 
 def add_sweep_command(subparsers: argparse._SubParsersAction) -> None:
+    from diag.config import PROFILES
+
     p = subparsers.add_parser(
         "sweep", help="re-run one chapter with papermill once per value of a setting, each in its own results folder"
     )
     p.add_argument("notebook", help="the chapter, e.g. 04-zero-shot")
     p.add_argument("--field", required=True, help="the setting to sweep, SECTION.FIELD (e.g. classifier.epochs)")
     p.add_argument("--values", nargs="+", required=True, help="its values (a list field's value as 80,100)")
-    p.add_argument("--profile", choices=["demo", "paper"], default="demo")
+    p.add_argument("--profile", choices=PROFILES, default="demo")
     p.add_argument("--results", type=Path, help="the results folder each run starts from (default results/<profile>)")
     p.add_argument("--out", type=Path, help="where the runs go (default RESULTS/sweeps/FIELD)")
     p.add_argument("--data", type=Path, help="prepared KSDD2 (the paper profile; demo: the results folder's replica)")
@@ -701,16 +711,12 @@ def add_sweep_command(subparsers: argparse._SubParsersAction) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from importlib.metadata import PackageNotFoundError, version
+    from diag import __version__
 
-    try:
-        installed = version("diag")
-    except PackageNotFoundError:  # run from a source tree on PYTHONPATH (a device machine, say)
-        from diag import __version__ as installed
     parser = argparse.ArgumentParser(
         prog="diag", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--version", action="version", version=f"diag {installed}")
+    parser.add_argument("--version", action="version", version=f"diag {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True)
     for add in COMMANDS:
         add(subparsers)

@@ -12,12 +12,10 @@ the edge, with a message that names the field, the rule and the value.
 
 from __future__ import annotations
 
-import json
 import math
 import types
 import typing
 from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
 from typing import Any, Iterable
 
 from diag.classify.train import TrainConfig
@@ -269,23 +267,6 @@ def validate(config: Config) -> None:
 def build_config(profile: str, overrides: Iterable[str] = ()) -> Config:
     """The profile's settings with ``overrides`` (``SECTION.FIELD=VALUE`` strings) applied."""
     return apply_overrides(profile_config(profile), overrides)
-
-
-def describe_differences(config: Config, reference: Config, keys: Iterable[str]) -> list[str]:
-    """``section.field: ours (profile: theirs)`` for each of ``keys`` that differs."""
-    out = []
-    for key in keys:
-        section, name = key.split(".")
-        ours, theirs = getattr(getattr(config, section), name), getattr(getattr(reference, section), name)
-        if ours != theirs:
-            out.append(f"{key}: {ours!r} (profile: {theirs!r})")
-    return out
-
-
-def save_config(config: Config, path: Path) -> None:
-    from diag.files import write_text_atomic
-
-    write_text_atomic(path, json.dumps(config.to_dict(), indent=2, default=str) + "\n")
 
 
 def field_help(section: str, name: str) -> str:

@@ -252,6 +252,8 @@ def run_jobs(jobs: Sequence[Job], context: Any, backend, runner: Callable[[Job, 
                 else:
                     done.add(handle.job.name)
                     records.append(record)
+                    if handle.log is not None:  # a cluster job: its steps are in its log; here, how far the plan is
+                        progress.say(f"  [{len(done)}/{len(jobs)}] {handle.job.name} finished")
     finally:
         backend.close(running)
     if failed:

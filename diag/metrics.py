@@ -12,23 +12,25 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
 
+from diag.errors import DataError
+
 
 def _check(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     labels = np.asarray(labels).astype(int).ravel()
     scores = np.asarray(scores, dtype=np.float64).ravel()
     if labels.shape != scores.shape:
-        raise ValueError(
+        raise DataError(
             "The `labels` and `scores` parameters must have the same length. "
             f"Got {labels.size} and {scores.size} instead."
         )
     if not set(np.unique(labels)) <= {0, 1}:
-        raise ValueError(f"The `labels` parameter must hold 0/1 values. Got {sorted(set(np.unique(labels)))} instead.")
+        raise DataError(f"The `labels` parameter must hold 0/1 values. Got {sorted(set(np.unique(labels)))} instead.")
     if labels.sum() in (0, labels.size):
-        raise ValueError(
+        raise DataError(
             "The `labels` parameter must contain both positives and negatives; AP and AUROC are undefined otherwise."
         )
     if not np.all(np.isfinite(scores)):
-        raise ValueError("The `scores` parameter must be finite.")
+        raise DataError("The `scores` parameter must be finite.")
     return labels, scores
 
 

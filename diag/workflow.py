@@ -448,7 +448,7 @@ def check_manifest(results: Path, fingerprint: str) -> None:
 
 def write_manifest(run: Run) -> None:
     """``results/manifest.json``: the data folder, its fingerprint, whether it is a replica, every setting."""
-    from importlib.metadata import version
+    from diag import __version__
 
     inside = run.data.resolve().is_relative_to(run.results.resolve())
     manifest = {
@@ -458,7 +458,7 @@ def write_manifest(run: Run) -> None:
         "replica": run.replica,
         "replica_in_results": inside,
         "overrides": run.overrides,
-        "diag_version": version("diag"),
+        "diag_version": __version__,
         "config": run.config.to_dict(),
     }
     write_text_atomic(run.results / "manifest.json", json.dumps(manifest, indent=2, default=str) + "\n")

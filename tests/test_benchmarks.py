@@ -7,6 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # `pytest -m "not slow"`: the fast subset (README)
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

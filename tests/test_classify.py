@@ -76,6 +76,7 @@ def test_resnet50_loads_a_local_state_dict(tmp_path: Path) -> None:
         build_resnet50(tmp_path / "bad.pth")
 
 
+@pytest.mark.slow
 def test_resnet50_trains_end_to_end(replica: Path, generated: Path) -> None:
     config = TrainConfig(backbone="resnet50", weights="none", epochs=1, batch_size=8, device="cpu")
     result = train_classifier(config, training_set(replica, "zero-shot", generated, 4), evaluation_set(replica), progress=False)

@@ -147,6 +147,7 @@ def prompt_stats(replica: Path, demo_pipe, tmp_path_factory: pytest.TempPathFact
     return {prompt: rows for prompt, rows in stats.groupby("prompt")}
 
 
+@pytest.mark.slow
 def test_white_marks_are_bright_and_near_neutral(prompt_stats: dict) -> None:
     white = prompt_stats[WHITE]
     assert len(white) == 16
@@ -154,6 +155,7 @@ def test_white_marks_are_bright_and_near_neutral(prompt_stats: dict) -> None:
     assert white["warmth"].mean() <= 4  # R - B: not copper
 
 
+@pytest.mark.slow
 def test_copper_shifts_the_hue_toward_copper(prompt_stats: dict) -> None:
     white, copper = prompt_stats[WHITE], prompt_stats[COPPER]
     assert copper["warmth"].mean() >= 8  # R - B above the surround's

@@ -19,7 +19,7 @@ from diag.jobs import Context, Job, book_jobs
 from diag.config import build_config
 from tests.test_classify import make_generated
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.timeout(600), pytest.mark.slow]
 
 
 def log_job(job: Job, context: Context) -> dict:

@@ -108,6 +108,7 @@ def test_grids_share_one_feature_cache(replica: Path, generated: Path, tmp_path:
     assert new_images and set(loaded) == new_images  # only the real positives zero-shot never used
 
 
+@pytest.mark.slow
 def test_rows_made_with_other_settings_are_kept_but_never_mixed(replica: Path, generated: Path, tmp_path: Path) -> None:
     out = tmp_path / "results"
     two = grid(replica, generated, out, seeds=[0, 1], epochs=2)

@@ -113,6 +113,7 @@ def write_folder(folder: Path, n: int, seed: int, size: tuple[int, int]) -> Path
     return folder
 
 
+@pytest.mark.slow
 def test_equal_to_pytorch_fid_end_to_end(tmp_path: Path, state_dict: dict) -> None:
     """pytorch-fid itself, with the mapped weights placed where it looks, gives the same FID-64."""
     real = write_folder(tmp_path / "real", 70, seed=1, size=(56, 158))
@@ -152,6 +153,7 @@ def test_frechet_forms_match_pytorch_fid(d: int, n: int) -> None:
     assert frechet_distance_gram(a, b) == pytest.approx(reference, rel=1e-6)
 
 
+@pytest.mark.slow
 def test_frechet_forms_match_pytorch_fid_at_2048() -> None:
     a, b = gaussian_sets(200, 2048, seed=7)
     with warnings.catch_warnings():

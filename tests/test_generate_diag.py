@@ -177,6 +177,7 @@ def test_bad_input(replica: Path, pipe, tmp_path: Path) -> None:
         generate_diag(no_negatives, tmp_path / "o2", CONFIG, pipe=pipe, progress=False)
 
 
+@pytest.mark.slow
 def test_accelerate_two_processes_give_the_same_set(replica: Path, pipe, reference: Path, tmp_path: Path) -> None:
     model = tmp_path / "tiny-model"
     pipe.save_pretrained(model, safe_serialization=True)

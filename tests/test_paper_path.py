@@ -18,6 +18,8 @@ from diag.cli import main
 from diag.testing import tiny_sd15_pipeline, tiny_sdxl_inpaint_pipeline
 from tests.conftest import write_pair
 
+pytestmark = pytest.mark.slow  # `pytest -m "not slow"`: the fast subset (README)
+
 TRAIN = {"positive": 3, "negative": 7}
 TEST = {"positive": 2, "negative": 5}
 

@@ -16,6 +16,8 @@ import pytest
 
 from diag.book import NOTEBOOKS, reproduce
 
+pytestmark = pytest.mark.slow  # `pytest -m "not slow"`: the fast subset (README)
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--virtual-time-budget=5000",
          "--disable-component-update", "--disable-sync", "--no-first-run"]

@@ -26,7 +26,7 @@ from typing import Iterable, Sequence
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from diag.errors import DataError
+from diag.errors import ConfigError, DataError
 
 SPLITS = ("train", "test")
 LABELS = ("negative", "positive")
@@ -142,7 +142,7 @@ def scan_split(split_dir: Path) -> tuple[list[Path], list[Path], list[Path]]:
 def read_official_split(root: Path | str, split: str) -> list[Sample]:
     """Samples of one split of the official layout, labels read from the masks."""
     if split not in SPLITS:
-        raise ValueError(f"The `split` parameter must be one of {SPLITS}. Got {split!r} instead.")
+        raise ConfigError(f"The `split` parameter must be one of {SPLITS}. Got {split!r} instead.")
     images, _, _ = scan_split(Path(root) / split)
     samples = []
     for image_path in images:

@@ -19,13 +19,13 @@ import warnings
 
 import numpy as np
 
-from diag.errors import ConfigError
+from diag.errors import DataError
 
 
 def _check_pair(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray) -> None:
     d = mu1.shape[0]
     if mu2.shape != (d,) or sigma1.shape != (d, d) or sigma2.shape != (d, d):
-        raise ConfigError(
+        raise DataError(
             "The means and covariances must have matching dimensions: got mu1 "
             f"{mu1.shape}, sigma1 {sigma1.shape}, mu2 {mu2.shape}, sigma2 {sigma2.shape}."
         )
@@ -69,13 +69,13 @@ def fid_from_features(feats_a: np.ndarray, feats_b: np.ndarray) -> float:
     """FID between two feature sets (N x d each); picks the Gram form when either N < d."""
     feats_a, feats_b = np.asarray(feats_a, np.float64), np.asarray(feats_b, np.float64)
     if feats_a.ndim != 2 or feats_b.ndim != 2 or feats_a.shape[1] != feats_b.shape[1]:
-        raise ConfigError(
+        raise DataError(
             "The `feats_a` and `feats_b` parameters of fid_from_features must be 2-D arrays with "
             f"the same number of columns. Got shapes {feats_a.shape} and {feats_b.shape} instead."
         )
     n, d = min(len(feats_a), len(feats_b)), feats_a.shape[1]
     if n < 2:
-        raise ConfigError(f"FID needs at least 2 samples per set; got {len(feats_a)} and {len(feats_b)}.")
+        raise DataError(f"FID needs at least 2 samples per set; got {len(feats_a)} and {len(feats_b)}.")
     if n < d:
         warnings.warn(
             f"only {n} samples for {d}-d features: the covariance estimate is rank-deficient "

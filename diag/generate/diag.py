@@ -31,8 +31,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from diag.data.ksdd2 import load_mask, read_manifest, split_by_label
-from diag.data.ksdd2 import HEIGHT, WIDTH
+from diag.data.ksdd2 import HEIGHT, WIDTH, load_mask, read_manifest, split_by_label
 from diag.errors import ConfigError, DataError
 from diag.generate.loading import SAMPLERS, check_steps, load_diffusers_pipeline, model_fingerprint, with_sampler
 from diag.generate.masks import folder_masks, gt_masks, procedural_mask
