@@ -189,3 +189,16 @@ def test_accelerate_two_processes_give_the_same_set(replica: Path, pipe, referen
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert digest(out) == digest(reference)
+
+
+@pytest.mark.parametrize("canvas", ["release", "aspect", "crop"])
+def test_the_prompt_lab_makes_what_diag_generate_makes(canvas: str, replica: Path, pipe, tmp_path: Path) -> None:
+    from diag.chapters.prompt_lab import PromptLab
+
+    config = replace(CONFIG, n_aug=1, canvas=canvas)
+    generate_diag(replica, tmp_path / canvas, config, pipe=pipe, progress=False)
+    row = pd.read_csv(tmp_path / canvas / "manifest.csv", dtype={"negative": str, "mask": str}).iloc[0]
+    lab = PromptLab(replica, tmp_path / "curated", config, pipe=pipe)
+    (candidate,) = lab.inpaint([row["negative"]], row["mask"], row["prompt"], row["negative_prompt"], [int(row["noise_seed"])])
+    assert np.array_equal(candidate.image, np.asarray(Image.open(tmp_path / canvas / "imgs" / "00000.png")))
+    assert np.array_equal(candidate.mask, np.asarray(Image.open(tmp_path / canvas / "masks" / "00000.png")) > 0)

@@ -17,8 +17,8 @@ import yaml
 from PIL import Image
 
 from diag.chapters.style import readable
-from diag.data.ksdd2 import HEIGHT, WIDTH, load_mask, read_manifest, split_by_label
-from diag.generate.diag import DiagConfig, canvas_size, inpaint_batch, load_pipeline
+from diag.data.ksdd2 import load_mask, read_manifest, split_by_label
+from diag.generate.diag import DiagConfig, inpaint_into, load_pipeline
 from diag.generate.masks import gt_masks
 from diag.generate.output import OutputWriter
 from diag.generate.plan import noise_seed
@@ -62,18 +62,22 @@ class PromptLab:
     ) -> list[Candidate]:
         """``n`` inpaintings of ``prompt`` into random negatives, inside the chosen mask."""
         rng = np.random.default_rng(seed)
-        picks = [self.negatives[i] for i in rng.choice(len(self.negatives), size=n)]
-        mask = load_mask(self.masks[mask_name])
-        canvas = canvas_size(self.pipe, self.config.canvas)
-        images = [Image.open(s.image_path).convert("RGB") for s in picks]
-        mask_image = Image.fromarray(mask.astype(np.uint8) * 255)
+        picks = [self.negatives[i].id for i in rng.choice(len(self.negatives), size=n)]
         seeds = [noise_seed(seed, i) for i in range(n)]
-        results = inpaint_batch(
-            self.pipe, images, [mask_image] * n, [prompt] * n, seeds, self.config, negative_prompt, canvas
-        )
+        return self.inpaint(picks, mask_name, prompt, negative_prompt, seeds)
+
+    def inpaint(
+        self, negatives: list[str], mask_name: str, prompt: str, negative_prompt: str, seeds: list[int]
+    ) -> list[Candidate]:
+        """Each of ``negatives`` (ids) inpainted as ``diag generate`` would (``inpaint_into``), with its seed."""
+        paths = {s.id: s.image_path for s in self.negatives}
+        mask = load_mask(self.masks[mask_name])
+        images = [Image.open(paths[n]) for n in negatives]
+        n = len(negatives)
+        results = inpaint_into(self.pipe, images, [mask] * n, [prompt] * n, seeds, self.config, negative_prompt)
         return [
-            Candidate(np.asarray(r.resize((WIDTH, HEIGHT))), mask, s.id, mask_name, prompt, negative_prompt, sd)
-            for r, s, sd in zip(results, picks, seeds)
+            Candidate(np.asarray(result), shown_mask, negative, mask_name, prompt, negative_prompt, sd)
+            for (result, shown_mask), negative, sd in zip(results, negatives, seeds)
         ]
 
     def keep(self, candidate: Candidate) -> Path:

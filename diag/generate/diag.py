@@ -201,6 +201,33 @@ def inpaint_batch(
     ]
 
 
+def inpaint_into(
+    pipe,
+    images: list[Image.Image],
+    masks: list[np.ndarray],
+    prompts: list[str],
+    seeds: list[int],
+    config: DiagConfig,
+    negative_prompt: str,
+) -> list[tuple[Image.Image, np.ndarray]]:
+    """DIAG's whole step for KSDD2-sized images and boolean masks: resized to the working canvas
+    (``config.canvas``), inpainted (``inpaint_batch``), resized back; each result with its mask at
+    KSDD2's size. ``generate_diag`` and the prompt lab both call this, so the lab previews what
+    ``diag generate`` makes, on every canvas."""
+    canvas = canvas_size(pipe, config.canvas)
+    work = (HEIGHT, WIDTH) if config.canvas == "crop" else canvas  # the size the image is inpainted at
+    resized = [im.convert("RGB").resize(work[::-1], Image.Resampling.BICUBIC) for im in images]
+    mask_images = [Image.fromarray(m.astype(np.uint8) * 255).resize(work[::-1], Image.Resampling.NEAREST) for m in masks]
+    results = inpaint_batch(pipe, resized, mask_images, prompts, seeds, config, negative_prompt, canvas)
+    return [
+        (
+            result.resize((WIDTH, HEIGHT), Image.Resampling.BICUBIC),
+            np.asarray(mask_image.resize((WIDTH, HEIGHT), Image.Resampling.NEAREST)) > 0,
+        )
+        for result, mask_image in zip(results, mask_images)
+    ]
+
+
 def diffusers_version() -> str:
     import diffusers
 
@@ -267,7 +294,6 @@ def generate_diag(
     pipe = with_sampler(pipe, config.sampler)
     warn_long_prompts(pipe.tokenizer, [*prompt_set.prompts, prompt_set.negative_prompt])
     canvas = canvas_size(pipe, config.canvas)
-    work = (HEIGHT, WIDTH) if config.canvas == "crop" else canvas  # the size the image is inpainted at
 
     # 3. inpaint batch by batch; every finished image is written at once
     bar = progress_bar(total=len(todo), desc=f"DIAG [{state.process_index}]", unit="img", disable=not progress)
@@ -275,25 +301,16 @@ def generate_diag(
     with writer.interruptible():
         for first in range(0, len(todo), config.batch_size):
             items = todo[first : first + config.batch_size]
-            masks = [mask_for(item, mask_paths, config.seed) for item in items]
-            images = [
-                Image.open(negative_paths[i.negative]).convert("RGB").resize(work[::-1], Image.Resampling.BICUBIC)
-                for i in items
-            ]
-            mask_images = [
-                Image.fromarray(m.astype(np.uint8) * 255).resize(work[::-1], Image.Resampling.NEAREST) for m in masks
-            ]
-            results = inpaint_batch(
+            results = inpaint_into(
                 pipe,
-                images,
-                mask_images,
+                [Image.open(negative_paths[i.negative]) for i in items],
+                [mask_for(item, mask_paths, config.seed) for item in items],
                 [i.prompt for i in items],
                 [i.noise_seed for i in items],
                 config,
                 prompt_set.negative_prompt,
-                canvas,
             )
-            for item, result, mask_image in zip(items, results, mask_images):
+            for item, (result, final_mask) in zip(items, results):
                 row = {
                     "negative": item.negative,
                     "mask": item.mask,
@@ -305,8 +322,7 @@ def generate_diag(
                     "model_source": str(pipe.config.get("_name_or_path", "")),
                     "diffusers": diffusers_version(),
                 }
-                final_mask = np.asarray(mask_image.resize((WIDTH, HEIGHT), Image.Resampling.NEAREST)) > 0
-                writer.write(item.index, result.resize((WIDTH, HEIGHT), Image.Resampling.BICUBIC), final_mask, row)
+                writer.write(item.index, result, final_mask, row)
             bar.update(len(items))
             bar.set_postfix(img_per_s=f"{(first + len(items)) / (time.perf_counter() - start):.2f}")
     bar.close()
