@@ -32,67 +32,21 @@ from diag.config import Config, build_config
 from diag.data.fingerprint import data_fingerprint
 from diag.devices import resolve_device
 from diag.errors import ConfigError, DataError
-from diag.files import sha1_of_files, write_atomic
+from diag.files import write_csv_atomic
+from diag.layout import generated_dir, method_set, set_fingerprint
+from diag.methods import (  # noqa: F401 - the registry, read by the grid and by callers through this module
+    GENERATORS,
+    METHOD_NAMES,
+    METHODS,
+    PROCEDURAL,
+    SET_MAKERS,
+    ZERO_SHOT_METHODS,
+    grid_methods,
+    table_n_aug,
+)
 from diag.progress import bar as progress_bar
 
-GENERATORS = ("memseg", "inout", "diag")  # the paper's three methods, in its tables' order
-# DIAG with procedural masks: truly zero-shot (no real positive used anywhere); no paper table has it
-PROCEDURAL = "diag-procedural"
-ZERO_SHOT_METHODS = (*GENERATORS, PROCEDURAL)
-METHODS = (*ZERO_SHOT_METHODS, "none")  # "none": full-shot without augmentation
-METHOD_NAMES = {
-    "diag": "DIAG",
-    "memseg": "MemSeg",
-    "inout": "In&Out",
-    PROCEDURAL: "DIAG, procedural masks",
-    "none": "no augmentation",
-}
-
-
-# who makes each method's set, and whether with procedural masks: a set is used only where it belongs
-SET_MAKERS: dict[str, tuple[str, bool | None]] = {
-    "diag": ("diag", False),
-    PROCEDURAL: ("diag", True),
-    "memseg": ("memseg", None),
-    "inout": ("inout", None),
-}
-
-
-def grid_methods(scenario: str) -> list[str]:
-    """The rows of a scenario's grid: Table I's methods plus the procedural-mask DIAG; Table II's plus "none"."""
-    return list(ZERO_SHOT_METHODS) if scenario == "zero-shot" else ["none", *GENERATORS]
-
-
 KEY = ["scenario", "method", "n_aug", "seed"]
-
-
-def table_n_aug(n_augs: Sequence[int]) -> int:
-    """The N_aug of Table III (FID) and the realism probe: 100 where the grid has it (the paper's N), else the first."""
-    return 100 if 100 in n_augs else n_augs[0]
-
-
-def generated_dir(generated: Path | str, method: str, n_aug: int) -> Path:
-    return Path(generated) / method / f"augmented_{n_aug}"
-
-
-def method_set(generated: Path | str, method: str, n_aug: int, data: Path | str) -> Path:
-    """``method``'s set at ``n_aug``, once checked to be one: made from ``data`` by the method's generator,
-    its first ``n_aug`` images unchanged since they were written (``output.check_set``)."""
-    from diag.generate.output import check_set
-
-    folder = generated_dir(generated, method, n_aug)
-    generator, procedural = SET_MAKERS[method]
-    check_set(folder, data, n_aug, generator, procedural)
-    return folder
-
-
-def set_fingerprint(folder: Path | None) -> str:
-    """A short hash of a generated set's images: a grid cell or FID row is redone when it changes."""
-    if folder is None:
-        return "none"
-    from diag.data.ksdd2 import list_images
-
-    return "sha1:" + sha1_of_files(list_images(Path(folder) / "imgs"))[:12]
 
 
 def cell_settings(config: Config, data_fp: str) -> dict:
@@ -120,10 +74,6 @@ def reported_fid() -> pd.DataFrame:
     """Table III as published."""
     with resources.files("diag.resources").joinpath("reported-fid.csv").open() as handle:
         return pd.read_csv(handle)
-
-
-def write_csv_atomic(frame: pd.DataFrame, path: Path) -> None:
-    write_atomic(path, lambda tmp: frame.to_csv(tmp, index=False))
 
 
 def feature_cache_dir(out: Path | str, feature_cache: Path | str | None = None) -> Path:

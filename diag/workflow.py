@@ -27,7 +27,7 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from diag import experiments
+from diag import experiments, layout
 from diag.classify.data import SCENARIOS
 from diag.config import Config, build_config
 from diag.data.fingerprint import data_fingerprint, is_replica
@@ -97,7 +97,7 @@ class Run:
         return table(pd.DataFrame(rows))
 
     def generated_dir(self, method: str, n_aug: int) -> Path:
-        return experiments.generated_dir(self.results / "generated", method, n_aug)
+        return layout.generated_dir(self.results / "generated", method, n_aug)
 
     def generate(self, method: str, n_aug: int, part: tuple[int, int] | None = None) -> Path:
         """One generated set (cached: finished images are never redone; other settings are refused).

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 import diag.experiments as experiments
+from diag import layout
 from diag.config import build_config
 from diag.errors import ConfigError
 from diag.experiments import run_grid, summarize
@@ -134,7 +135,7 @@ def test_fid_table_is_redone_only_when_a_set_changes(replica: Path, tmp_path: Pa
     from diag.fid.table import fid_table
 
     for method in experiments.GENERATORS:
-        make_generated(replica, experiments.generated_dir(tmp_path / "generated", method, 4), 4)
+        make_generated(replica, layout.generated_dir(tmp_path / "generated", method, 4), 4)
     first = fid_table(replica, tmp_path, 4)
     assert {"kid_64", "kid_64_mean", "kid_64_std", "kid_192"} <= set(first) and set(first["kid_subsets"]) == {100}
     assert set(first["kid_subset_size"]) == {4}  # at most the smaller set
@@ -143,7 +144,7 @@ def test_fid_table_is_redone_only_when_a_set_changes(replica: Path, tmp_path: Pa
     monkeypatch.setattr(features, "folder_features", lambda *a, **k: calls.append(1) or original(*a, **k))
     pd.testing.assert_frame_equal(fid_table(replica, tmp_path, 4), first)
     assert calls == []  # same sets: read from fid_4.csv
-    folder = experiments.generated_dir(tmp_path / "generated", "diag", 4)
+    folder = layout.generated_dir(tmp_path / "generated", "diag", 4)
     shutil.rmtree(folder)
     positives = [s.image_path for s in read_manifest(replica, "train") if s.is_positive]
     copied_set(replica, folder, positives[:4], "diag")  # made again, with other images
@@ -157,7 +158,7 @@ def test_fid_table_is_redone_when_kid_is_asked_for_with_other_subsets(replica: P
     from diag.fid.table import fid_table
 
     for method in experiments.GENERATORS:
-        make_generated(replica, experiments.generated_dir(tmp_path / "generated", method, 4), 4)
+        make_generated(replica, layout.generated_dir(tmp_path / "generated", method, 4), 4)
     first = fid_table(replica, tmp_path, 4, kid_subset_size=3, kid_subsets=5)
     assert set(first["kid_subset_size"]) == {3} and set(first["kid_subsets"]) == {5}
     pd.testing.assert_frame_equal(fid_table(replica, tmp_path, 4, kid_subset_size=3, kid_subsets=5), first)

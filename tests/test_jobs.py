@@ -13,6 +13,7 @@ import pytest
 
 from diag import progress
 from diag.book import NOTEBOOKS, environment, stderr_to
+from diag.cli import main
 from diag.config import build_config
 from diag.errors import BuildError, DiagError
 from diag.executors import make_backend, run_jobs
@@ -129,3 +130,35 @@ def test_what_children_print_goes_to_the_log_not_the_terminal(tmp_path, capfd):
     assert "Kernel is running over TCP" in log.read_text()
     captured = capfd.readouterr()
     assert "a step line" in captured.err and "Kernel is running" not in captured.err
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fake KSDD2 in the official layout, prepared: a dry run reads only its counts."""
+    from tests.test_paper_path import fake_ksdd2
+
+    root = tmp_path_factory.mktemp("ksdd2")
+    assert main(["data", "prepare", "--src", str(fake_ksdd2(root / "raw")), "--out", str(root / "ksdd2")]) == 0
+    return root / "ksdd2"
+
+
+def test_dry_run_lists_every_step_with_counts(prepared: Path, capsys: pytest.CaptureFixture) -> None:
+    from tests.test_paper_path import TRAIN
+
+    data = prepared
+    assert main(["reproduce", "--profile", "paper", "--data", str(data), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "generate diag augmented_120: 120 images" in out
+    assert f"In&Out fine-tune (seed 0, once for every N_aug): stable-diffusion-v1-5/stable-diffusion-v1-5, " \
+           f"{-(-50 * 10 * TRAIN['positive'] // 12)} steps" in out
+    assert "zero-shot grid: 36 classifiers (resnet50, 50 epochs" in out and "full-shot grid: 30 classifiers" in out
+    # the dry run lists the jobs reproduce runs: each chapter after what it shows, the realism probe included
+    assert "realism probe at N_aug 100" in out and "chapter 06-fid: execute the notebook (after FID table" in out
+    for workers, parts in (("1", False), ("3", True)):  # a set is split among several workers, never for one
+        assert main(["reproduce", "--profile", "paper", "--data", str(data), "--dry-run", "--workers", workers]) == 0
+        assert ("generate diag augmented_80 (part 3/3): 26 of its images" in capsys.readouterr().out) == parts
+
+    assert main(["reproduce", "--profile", "paper", "--data", str(data), "--dry-run", "--executor", "slurm", "--jobs", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "on the slurm executor, at most 4 job(s) at once:" in out
+    assert "cell zero-shot diag 120 2: one classifier (resnet50, 50 epochs, seed 2) on 127 training images" in out

@@ -116,18 +116,3 @@ def test_the_paper_profile_refuses_to_run_without_data(tmp_path: Path, capsys: p
     error = capsys.readouterr().err
     assert "paper profile runs on real KSDD2 only" in error and "diag data download" in error and len(error.splitlines()) == 1
     assert not (tmp_path / "r").exists() and not (tmp_path / "s").exists()
-
-
-def test_dry_run_lists_every_step_with_counts(paper_run: dict[str, Path], capsys: pytest.CaptureFixture) -> None:
-    data = paper_run["root"] / "ksdd2"
-    assert main(["reproduce", "--profile", "paper", "--data", str(data), "--dry-run"]) == 0
-    out = capsys.readouterr().out
-    assert "generate diag augmented_120: 120 images" in out
-    assert f"In&Out fine-tune (seed 0, once for every N_aug): stable-diffusion-v1-5/stable-diffusion-v1-5, " \
-           f"{-(-50 * 10 * TRAIN['positive'] // 12)} steps" in out
-    assert "zero-shot grid: 36 classifiers (resnet50, 50 epochs" in out and "full-shot grid: 30 classifiers" in out
-    # the dry run lists the jobs reproduce runs: each chapter after what it shows, the realism probe included
-    assert "realism probe at N_aug 100" in out and "chapter 06-fid: execute the notebook (after FID table" in out
-    for workers, parts in (("1", False), ("3", True)):  # a set is split among several workers, never for one
-        assert main(["reproduce", "--profile", "paper", "--data", str(data), "--dry-run", "--workers", workers]) == 0
-        assert ("generate diag augmented_80 (part 3/3): 26 of its images" in capsys.readouterr().out) == parts

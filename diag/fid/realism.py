@@ -114,7 +114,8 @@ def realism_table(
 ) -> pd.DataFrame:
     """Per method: the probe's AUROC on defect crops and on whole images, against the training positives."""
     from diag.data.fingerprint import data_fingerprint
-    from diag.experiments import generated_dir, method_set, set_fingerprint, write_csv_atomic
+    from diag.files import write_csv_atomic
+    from diag.layout import generated_dir, method_set, set_fingerprint
     from diag.fid.features import extract_features
     from diag.fid.inception import load_fid_inception
     from diag.fid.table import current_table

@@ -19,7 +19,9 @@ import pandas as pd
 from diag.data.fingerprint import data_fingerprint
 from diag.data.ksdd2 import read_manifest
 from diag.errors import MissingResult
-from diag.experiments import GENERATORS, generated_dir, method_set, set_fingerprint, write_csv_atomic
+from diag.files import write_csv_atomic
+from diag.layout import generated_dir, method_set, set_fingerprint
+from diag.methods import GENERATORS
 from diag.files import new_folder, refuse_foreign_folder
 
 
