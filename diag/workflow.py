@@ -316,16 +316,15 @@ class Run:
             rows[experiments.METHOD_NAMES[method]] = [load_image(p) for p in pick(images, per_row)]
         return rows
 
-    def figure(self, name: str, draw: Callable[[], object]):
-        """A figure that needs a model: drawn and stored when computing, shown from storage otherwise.
+    def stored_figure(self, name: str, draw: Callable[[], object]) -> tuple[Path | None, object]:
+        """A figure that needs a model: drawn and stored when computing, read from storage otherwise.
 
-        ``draw`` returns a matplotlib figure, or (figure, numbers) where numbers are JSON data
-        the page's text is computed from; those numbers are returned (stored beside the PNG),
-        or None when rendering a results folder that lacks the figure (the page says so).
-        A figure stored with this run's data and settings is not drawn again (``figure_key``).
+        ``draw`` returns a matplotlib figure, or (figure, numbers) where numbers are JSON data the
+        page's text is computed from. Returns the stored PNG and those numbers, or (None, None) when
+        rendering a results folder that lacks the figure. A figure stored with this run's data and
+        settings is not drawn again (``figure_key``). ``diag.chapters.show.figure`` shows it.
         """
         import matplotlib.pyplot as plt
-        from IPython.display import Image, display
 
         path = self.results / "figures" / f"{name}.png"
         numbers, key = path.with_suffix(".json"), path.with_suffix(".key")
@@ -339,11 +338,9 @@ class Run:
             write_text_atomic(numbers, json.dumps(data) + "\n")
             write_text_atomic(key, self.figure_key())  # last: marks the figure as finished
             plt.close(fig)
-        if path.is_file():
-            display(Image(filename=str(path)))  # the stored PNG, as a render from results shows it
-            return json.loads(numbers.read_text()) if numbers.is_file() else None
-        print(f"(not in this results folder: figures/{path.name}; run without --from-results to draw it)")
-        return None
+        if not path.is_file():
+            return None, None
+        return path, json.loads(numbers.read_text()) if numbers.is_file() else None
 
     def figure_key(self) -> str:
         """What a stored figure was drawn from: this data and every setting (a change draws it again)."""
@@ -359,33 +356,6 @@ class Run:
 
         return audit(self.config.profile, self.results, self.data, tuple(scopes or SCOPES), self.config)
 
-    def banner(self, *scopes: str) -> None:
-        """A visible warning on the page when its results are partial or made with other settings.
-
-        ``scopes``: what the page shows ("zero-shot", "full-shot", "fid"); the data and the
-        generated sets are always checked.
-        """
-        from IPython.display import HTML, Markdown, display
-
-        lines = self.differences(("data", "sets", *scopes))
-        if lines:
-            items = "".join(f"<li>{escape(line)}</li>" for line in lines)
-            display(
-                HTML(
-                    f'<div class="admonition warning"><p class="admonition-title">Partial / non-{self.config.profile} '
-                    f"settings: these numbers are not the {self.config.profile} profile's</p><ul>{items}</ul></div>"
-                )
-            )
-        notes = self.left_out(scopes)
-        if notes:
-            display(HTML(f'<div class="admonition note"><p>{escape(" ".join(notes))}</p></div>'))
-        display(
-            Markdown(
-                "When, on what machine, with which versions, data and settings these numbers were computed, and "
-                "each step's time: [How this book was computed](../computed.md)."
-            )
-        )
-
     def left_out(self, scenarios: Sequence[str]) -> list[str]:
         """What a grid page leaves out of its results.csv: rows made with other settings (kept, never mixed)."""
         from diag.audit import shown_rows
@@ -399,12 +369,6 @@ class Run:
                     "settings (kept in the file, never averaged with these)."
                 )
         return notes
-
-
-def escape(text: str) -> str:
-    import html
-
-    return html.escape(text)
 
 
 def resolve(device: str) -> str:

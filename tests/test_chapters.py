@@ -109,9 +109,9 @@ def test_a_stored_figure_is_drawn_again_only_when_the_settings_change(replica: P
         return fig, {"count": len(drawn)}
 
     run = workflow.setup("demo", tmp_path / "results", replica, compute=True)
-    assert run.figure("example", draw) == {"count": 1}
-    assert run.figure("example", draw) == {"count": 1} and len(drawn) == 1  # stored with these settings: shown
+    assert run.stored_figure("example", draw)[1] == {"count": 1}
+    assert run.stored_figure("example", draw)[1] == {"count": 1} and len(drawn) == 1  # stored with these settings: shown
     other = workflow.setup("demo", tmp_path / "results", replica, compute=True, overrides=["diag.guidance=2"])
-    assert other.figure("example", draw) == {"count": 2}  # another setting: drawn again
+    assert other.stored_figure("example", draw)[1] == {"count": 2}  # another setting: drawn again
     render = workflow.setup("demo", tmp_path / "results", replica, compute=False)
-    assert render.figure("example", draw) == {"count": 2} and len(drawn) == 2  # a render never draws
+    assert render.stored_figure("example", draw)[1] == {"count": 2} and len(drawn) == 2  # a render never draws

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from diag.chapters.show import banner
 from diag.chapters.style import count, mean_std, number, readable, table
 from diag.experiments import METHOD_NAMES, METRICS, PROCEDURAL, grid_stats, reported_fid, reported_results
 
@@ -176,7 +177,7 @@ def show_grid(run, scenario: str) -> pd.DataFrame:
     from IPython.display import Markdown, display
 
     rows = run.grid(scenario)
-    run.banner(scenario)
+    banner(run, scenario)
     display(results_table(rows, scenario, run.numbers))
     display(Markdown(comparison_text(rows, scenario, run.numbers)))
     moves = threshold_moves(rows)
