@@ -143,6 +143,7 @@ def diag_generation(args) -> dict[int, float]:
     from PIL import Image
 
     from diag.generate.diag import DiagConfig, inpaint_batch
+    from diag.generate.prompts import load_prompts
 
     if args.tiny:
         from diag.testing import tiny_sdxl_inpaint_pipeline
@@ -157,11 +158,12 @@ def diag_generation(args) -> dict[int, float]:
     mask = np.zeros((canvas, canvas), np.uint8)
     mask[canvas * 2 // 5 : canvas * 11 // 20, canvas * 3 // 10 : canvas // 2] = 255
     mask = Image.fromarray(mask)
-    negative = "smooth, plain, black, dark, shadow"
+    paper = load_prompts()
+    negative = paper.negative_prompt
     per_image = {}
     for batch in (1, 4, 8):
         call = lambda: inpaint_batch(  # noqa: E731
-            pipe, [image] * batch, [mask] * batch, ["white marks on the wall"] * batch, list(range(batch)), config,
+            pipe, [image] * batch, [mask] * batch, [paper.prompts[0]] * batch, list(range(batch)), config,
             negative, (canvas, canvas),
         )
         per_image[batch] = timed(call, 1 if args.quick else 3, args.device) / batch

@@ -22,6 +22,7 @@ from diag.generate.diag import DiagConfig, inpaint_into, load_pipeline
 from diag.generate.masks import gt_masks
 from diag.generate.output import OutputWriter
 from diag.generate.plan import noise_seed
+from diag.generate.prompts import load_prompts
 
 
 @dataclass
@@ -125,9 +126,10 @@ class PromptLab:
         import matplotlib.pyplot as plt
         from IPython.display import display
 
+        paper = load_prompts()  # the lab starts from the paper's first prompt and its negative prompt
         mask = w.Dropdown(options=self.mask_names(), description="mask")
-        prompt = w.Text(value="white marks on the wall", description="prompt")
-        negative = w.Text(value="smooth, plain, black, dark, shadow", description="negative")
+        prompt = w.Text(value=paper.prompts[0], description="prompt")
+        negative = w.Text(value=paper.negative_prompt, description="negative")
         generate, output = w.Button(description="Generate"), w.Output()
         state: dict = {}
 

@@ -18,10 +18,11 @@ from PIL import Image
 
 from diag.data.ksdd2 import load_mask
 from diag.generate.diag import DiagConfig, generate_diag
+from diag.generate.prompts import load_prompts
 
-WHITE = "white marks on the wall"  # the paper's two prompts (see diag/resources/prompts-paper.yaml)
-COPPER = "copper metal scratches"
-PAPER_NEGATIVE = "smooth, plain, black, dark, shadow"
+PAPER = load_prompts()  # the paper's two prompts and negative prompt (diag/resources/prompts-paper.yaml)
+WHITE, COPPER = PAPER.prompts
+PAPER_NEGATIVE = PAPER.negative_prompt
 
 
 def region_change(folder: Path | str) -> pd.DataFrame:
