@@ -77,8 +77,8 @@ def inpaint(
     mask: Image.Image,
     prompt: str,
     *,
+    guidance: float,
     negative_prompt: str = "",
-    guidance: float = 3.0,
     strength: float = 0.99,
     steps: int = 30,
     seed: int = 0,
@@ -107,9 +107,9 @@ def denoising_trajectory(
     mask: Image.Image,
     prompt: str,
     *,
+    guidance: float,
     n_show: int = 6,
     steps: int = 30,
-    guidance: float = 3.0,
     seed: int = 0,
 ) -> list[tuple[int, np.ndarray]]:
     """The latents at ``n_show`` evenly spaced steps of one inpainting, decoded; the final result last."""
