@@ -3,8 +3,9 @@
 On a held-out replica (default seed 11, never used for training or evaluation), inpaint
 ``--images`` negatives with ``gt`` masks per prompt, for each guidance scale, with and
 without the paper's negative prompt, and print the mean change inside the mask relative to
-the surround: brightness for "white marks", warmth (R - B) for "copper scratches". This is
-how ``diag_defaults.json``'s guidance was chosen (see the model card).
+the surround: brightness for "white marks", warmth (R - B) for "copper scratches". It measures
+prompt-following only; the guidance in ``diag_defaults.json`` was chosen by
+``benchmarks/guidance_choice.py``, which weighs the same measures against realism.
 
     python benchmarks/prompt_following.py [--model DIR] [--guidance 2,4,7] [--images 16] [--sheet PNG]
 
