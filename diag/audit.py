@@ -112,26 +112,25 @@ def differing(key: str, recorded: list, expected) -> str | None:
 
 def grid_lines(reference: Config, results: Path, scenario: str, data: Path | str, config: Config) -> list[str]:
     lines = []
-    for scenario in (scenario,):
-        methods = grid_methods(scenario)
-        expected = grid_cells(scenario, methods, reference.grid.n_augs, reference.grid.seeds)
-        rows, left = shown_rows(results, scenario, data, config)
-        if left["other data"]:
-            lines.append(f"{scenario}: {left['other data']} row(s) of results.csv made on other data left out")
-        present = {(r.scenario, r.method, int(r.n_aug), int(r.seed)) for r in rows.itertuples(index=False)}
-        missing = [c for c in expected if c not in present]
-        if missing:
-            example = ", ".join(f"{m} N_aug {n} seed {s}" for _, m, n, s in missing[:2])
-            lines.append(f"{scenario}: {len(missing)} of {len(expected)} cells missing (e.g. {example})")
-        extra = sorted({int(n) for n in rows.get("n_aug", pd.Series(dtype=int))} - {0, *reference.grid.n_augs})
-        if extra:
-            lines.append(f"{scenario}: rows at N_aug {extra}, not among the profile's {reference.grid.n_augs}")
-        for key in CLASSIFIER_KEYS:
-            if key in rows:
-                line = differing(
-                    f"{scenario} classifier.{key}", list(rows[key].dropna()), getattr(reference.classifier, key)
-                )
-                lines += [line] if line else []
+    methods = grid_methods(scenario)
+    expected = grid_cells(scenario, methods, reference.grid.n_augs, reference.grid.seeds)
+    rows, left = shown_rows(results, scenario, data, config)
+    if left["other data"]:
+        lines.append(f"{scenario}: {left['other data']} row(s) of results.csv made on other data left out")
+    present = {(r.scenario, r.method, int(r.n_aug), int(r.seed)) for r in rows.itertuples(index=False)}
+    missing = [c for c in expected if c not in present]
+    if missing:
+        example = ", ".join(f"{m} N_aug {n} seed {s}" for _, m, n, s in missing[:2])
+        lines.append(f"{scenario}: {len(missing)} of {len(expected)} cells missing (e.g. {example})")
+    extra = sorted({int(n) for n in rows.get("n_aug", pd.Series(dtype=int))} - {0, *reference.grid.n_augs})
+    if extra:
+        lines.append(f"{scenario}: rows at N_aug {extra}, not among the profile's {reference.grid.n_augs}")
+    for key in CLASSIFIER_KEYS:
+        if key in rows:
+            line = differing(
+                f"{scenario} classifier.{key}", list(rows[key].dropna()), getattr(reference.classifier, key)
+            )
+            lines += [line] if line else []
     return lines
 
 
