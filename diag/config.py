@@ -4,10 +4,19 @@
     config = apply_overrides(config, ["diag.steps=2", "grid.n_augs=4", "classifier.epochs=1"])
 
 The CLI, the experiment grid, ``diag reproduce`` and the notebooks' ``parameters`` cells all
-build their settings here; each default is written once, in the section's dataclass (the
-paper's value) or in ``DEMO`` below (what the offline demo changes). Any field can be
-overridden as ``SECTION.FIELD=VALUE``; values are parsed by the field's type and checked at
-the edge, with a message that names the field, the rule and the value.
+build their settings here (``build_config``), in this order, each layer over the one before:
+
+1. the section's dataclass: the paper's values;
+2. ``DEMO`` below, for the demo profile: what the offline demo changes, and why;
+3. the DIAG model's own ``diag_defaults.json`` (its guidance, canvas, steps, mask blur), for the
+   DIAG fields neither layer 2 nor the user set; when In&Out uses the same model and the user did
+   not set ``inout.guidance``, that guidance is In&Out's too (``with_model_defaults``);
+4. the user's ``SECTION.FIELD=VALUE`` overrides (``--set``, the CLI's own options, a notebook's
+   ``overrides``), last.
+
+Values are parsed by the field's type and checked at the edge, with a message that names the
+field, the rule and the value. The CLI's help shows each profile's resulting default
+(``field_help``).
 """
 
 from __future__ import annotations
