@@ -84,6 +84,7 @@ def test_resnet50_trains_end_to_end(replica: Path, generated: Path) -> None:
     assert len(result.curve) == 1 and np.isfinite(result.curve[0]["loss"])
 
 
+@pytest.mark.slow
 def test_bf16_trains_the_resnet_channels_last_and_is_recorded(replica: Path, generated: Path,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     import diag.classify.train as train_module
@@ -171,6 +172,7 @@ def corner_images(folder: Path, n: int, defect: bool, start: int) -> list[Path]:
     return paths
 
 
+@pytest.mark.slow
 def test_demo_classifier_finds_a_small_bright_defect_in_a_corner(tmp_path: Path) -> None:
     """A faint spot (~0.05 % of the image): with top-k = every position (plain average pooling) this test
     fails, as the old whole-image head did; the map head must find it."""

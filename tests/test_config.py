@@ -87,6 +87,7 @@ def test_summarize_puts_the_papers_rows_beside_ours() -> None:
     assert table.loc[0, "ap_gap"] == pytest.approx(0.75 - 0.801, abs=1e-3)
 
 
+@pytest.mark.slow
 def test_experiment_through_the_cli(replica: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     args = ["experiment", "--scenario", "full-shot", "--methods", "none", "--data", str(replica), "--seeds", "0",
             "--epochs", "2", "--device", "cpu", "--out", str(tmp_path / "grid")]

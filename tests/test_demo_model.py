@@ -192,6 +192,7 @@ def test_a_kept_corpus_is_reused_only_for_its_recipe(tmp_path: Path, monkeypatch
         pretrain_module.corpus_for(tmp_path, replace(config, speckled_share=0.1), progress=False)
 
 
+@pytest.mark.slow
 def test_pretraining_at_a_tiny_scale_resumes_and_loads(replica: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = PretrainConfig(corpus_size=16, vae_steps=2, steps=4, stop_at=None, batch_size=2, vae_batch_size=2, threads=1,
                             checkpoint_every=2)

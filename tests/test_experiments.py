@@ -64,6 +64,7 @@ def test_grid_rows_resume_and_summary(replica: Path, generated: Path, tmp_path: 
     assert pd.isna(table.loc[0, "paper_ap"])  # the paper has no N_aug = 4 row
 
 
+@pytest.mark.slow
 def test_a_cell_is_redone_when_its_generated_set_changes(replica: Path, generated: Path, tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     sets = tmp_path / "generated"
@@ -82,6 +83,7 @@ def test_a_cell_is_redone_when_its_generated_set_changes(replica: Path, generate
     assert changed(again, "diag") == changed(first, "diag") and changed(again, "memseg") != changed(first, "memseg")
 
 
+@pytest.mark.slow
 def test_full_shot_reference_row(replica: Path, generated: Path, tmp_path: Path) -> None:
     results = grid(replica, generated, tmp_path / "r", seeds=[0], scenario="full-shot", methods=("none", "memseg"))
     assert set(results["method"]) == {"none", "memseg"}
@@ -90,6 +92,7 @@ def test_full_shot_reference_row(replica: Path, generated: Path, tmp_path: Path)
         grid(replica, generated, tmp_path / "z", seeds=[0], methods=("none",))
 
 
+@pytest.mark.slow
 def test_grids_share_one_feature_cache(replica: Path, generated: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Zero-shot then full-shot on the same images: the second grid sends nothing through Inception."""
     import diag.classify.features as features

@@ -224,6 +224,7 @@ def test_cli_table_and_json(tmp_path: Path, capsys: pytest.CaptureFixture) -> No
     assert f"{kid['kid_64']:.6f}" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_cli_fid_table_runs_with_the_default_device(replica: Path, tmp_path: Path) -> None:
     """`diag fid --table` without --device: "auto" must be resolved before it reaches torch."""
     from diag.data.ksdd2 import read_manifest

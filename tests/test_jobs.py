@@ -71,6 +71,7 @@ def test_a_plan_that_cannot_finish_is_refused():
         check_jobs([Job("a", "x"), Job("a", "x")])
 
 
+@pytest.mark.slow
 def test_workers_run_each_job_after_its_dependencies(tmp_path):
     jobs = [
         Job("a", "x"),

@@ -70,6 +70,7 @@ def test_round_trip_through_prepare(replica: Path, tmp_path: Path) -> None:
         assert np.array_equal(load_mask(a.mask_path), load_mask(b.mask_path))
 
 
+@pytest.mark.slow
 def test_cli_synth(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["data", "synth", "--out", str(tmp_path / "r"), "--scale", "small", "--seed", "3"]) == 0
     assert "contact sheet:" in capsys.readouterr().out
