@@ -18,6 +18,7 @@ from diag.experiments import GridContext, grid_jobs, merge_row_files, row_file, 
 from diag.jobs import Context, Job, book_jobs
 from diag.config import build_config
 from tests.test_classify import make_generated
+from tests.test_jobs import ran  # what the stand-in runners logged
 
 pytestmark = [pytest.mark.timeout(600), pytest.mark.slow]
 
@@ -32,11 +33,6 @@ def log_job(job: Job, context: Context) -> dict:
     with open(Path(context.results) / "ran.jsonl", "a") as log:
         log.write(json.dumps(entry) + "\n")
     return entry
-
-
-def ran(folder: Path) -> dict[str, dict]:
-    lines = (folder / "ran.jsonl").read_text().splitlines() if (folder / "ran.jsonl").is_file() else []
-    return {e["step"]: e for e in map(json.loads, lines)}
 
 
 def test_local_executor_runs_each_job_in_its_own_process_after_its_dependencies(tmp_path: Path) -> None:
