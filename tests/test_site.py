@@ -196,3 +196,19 @@ def test_each_chapter_names_its_source_notebook_and_a_local_build_offers_no_laun
         page = (site / "book" / "chapters" / f"{chapter}.html").read_text()
         assert f"Source notebook: <code>notebooks/{chapter}.ipynb</code>" in page
         assert "diag-launch" not in page and "mybinder.org" not in page
+
+
+def test_built_with_the_repository_url_every_chapter_offers_its_launch_links(site: Path, tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same book built again as the Pages workflow builds it (its repository in the environment)."""
+    from diag.book import build_book
+
+    monkeypatch.setenv("DIAG_REPOSITORY_URL", "https://github.com/someone/diag")
+    monkeypatch.setenv("DIAG_REPOSITORY_BRANCH", "main")
+    build_book(site.parent / "results" / "book-build", tmp_path / "published")
+    for chapter in CHAPTERS:
+        page = (tmp_path / "published" / "book" / "chapters" / f"{chapter}.html").read_text()
+        binder = f"https://mybinder.org/v2/gh/someone/diag/main?labpath=notebooks/{chapter}.ipynb"
+        colab = f"https://colab.research.google.com/github/someone/diag/blob/main/notebooks/{chapter}.ipynb"
+        assert f'href="{binder}"' in page and f'href="{colab}"' in page, chapter
+        assert "JupyterHub" not in page  # no hub configured in _config.yml: not offered

@@ -70,7 +70,7 @@ def add_source_block(app, doctree, docname) -> None:
     from docutils import nodes
 
     name = docname.removeprefix(CHAPTERS)
-    block = nodes.raw("", source_block(name, launch_settings(app.config.diag_launch)), format="html")
+    block = nodes.raw("", source_block(name, app.config.diag_launch), format="html")
     section = next(iter(doctree.findall(nodes.section)), None)
     if section is None:
         doctree.insert(0, block)
@@ -79,7 +79,14 @@ def add_source_block(app, doctree, docname) -> None:
     section.insert(title + 1, block)
 
 
+def merge_environment(app, config) -> None:
+    """The environment's repository into the config value itself, so that a build with another URL
+    than the last one rewrites every page (Sphinx compares its "html" config values between builds)."""
+    config.diag_launch = launch_settings(config.diag_launch)
+
+
 def setup(app):
     app.add_config_value("diag_launch", {}, "html")
+    app.connect("config-inited", merge_environment)
     app.connect("doctree-resolved", add_source_block)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
