@@ -213,7 +213,8 @@ def run_grid(
     out, data = Path(out), Path(data)
     settings = cell_settings(config, data_fingerprint(data))
     sid = settings_id(settings)
-    needed = list(dict.fromkeys((m, n) for _, m, n, _ in cells if m != "none"))
+    checked = [tuple(only)] if only is not None else cells  # a cell's job checks its own set, not the grid's
+    needed = list(dict.fromkeys((m, n) for _, m, n, _ in checked if m != "none"))
     if needed and generated is None:
         raise ConfigError(f"generated sets are needed for {', '.join(sorted({m for m, _ in needed}))}")
     sets = {(m, n): set_fingerprint(method_set(generated, m, n, data)) for m, n in needed} | {("none", 0): "none"}
@@ -225,7 +226,7 @@ def run_grid(
         mine = rows[rows["settings_id"] == sid]
         keep = [
             (r.scenario, r.method, int(r.n_aug), int(r.seed)) in cells
-            and sets[(r.method, int(r.n_aug))] == r.generated_sha1
+            and sets.get((r.method, int(r.n_aug))) == r.generated_sha1
             for r in mine.itertuples(index=False)
         ]
         return mine[np.array(keep, dtype=bool)]
@@ -337,7 +338,7 @@ def merge_row_files(out: Path | str) -> pd.DataFrame:
     files = sorted((out / "rows").glob("*.csv")) if (out / "rows").is_dir() else []
     if not files:
         return rows
-    identity = ["scenario", "method", "n_aug", "seed", "settings_id", "generated_sha1"]
+    identity = [*KEY, "settings_id", "generated_sha1"]
     have = set(rows[identity].astype(str).itertuples(index=False, name=None)) if len(rows) else set()
     new = []
     for path in files:

@@ -8,7 +8,6 @@ from the jobs that executed them, the data and settings from ``results/manifest.
 from __future__ import annotations
 
 import datetime
-import hashlib
 import json
 import os
 import platform
@@ -73,7 +72,9 @@ def computation_page(
     manifest: dict, chapters: dict[str, float], steps: list[dict], facts: dict, workers: int, rendered: bool
 ) -> str:
     """The page's MyST markdown: when, where, with what, from which data and settings, and each step's time."""
-    settings = hashlib.sha1(json.dumps(manifest.get("config", {}), sort_keys=True).encode()).hexdigest()[:12]
+    from diag.experiments import settings_id
+
+    settings = settings_id(manifest.get("config", {}))
     lines = [
         "# How this book was computed",
         "",

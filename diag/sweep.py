@@ -68,7 +68,7 @@ def sweep(
     ``base``: a results folder whose steps each run reuses (it is never written to); ``overrides``:
     settings every run shares, before the swept one.
     """
-    from diag.book import execute_notebook, source_tree
+    from diag.book import execute_notebook, notebook_parameters, source_tree
     from diag.config import apply_overrides, profile_config
 
     if "." not in field:
@@ -91,9 +91,8 @@ def sweep(
             linked_copy(base, results)
         start = time.perf_counter()
         with progress.step(f"sweep {notebook} {field}={value}"):
-            parameters = {"profile": profile, "results_dir": str(results.resolve()), "data_dir": data_dir,
-                          "compute": True, "overrides": [*overrides, f"{field}={value}"]}
-            execute_notebook(notebook, notebooks, folder, parameters)
+            chosen = {"data_dir": data_dir, "overrides": [*overrides, f"{field}={value}"]}
+            execute_notebook(notebook, notebooks, folder, notebook_parameters(profile, results, True, chosen))
         runs.append(SweepRun(str(value), results, folder / f"{notebook}.ipynb", round(time.perf_counter() - start, 1)))
     # paths relative to ``out``: a results folder copied elsewhere (from a GPU machine, say) still renders
     recorded = [{"value": r.value, "folder": r.results.parent.name, "notebook": r.notebook.name, "seconds": r.seconds}

@@ -267,7 +267,6 @@ class Run:
         profile's classifier epochs, each run in its own results folder (``diag.sweep``); the runs and
         the table comparing them. Redone only when what it starts from changes (the grid's sets and
         settings, the data, the overrides)."""
-        import hashlib
         import shutil
 
         from diag import sweep
@@ -284,7 +283,7 @@ class Run:
             "settings": sorted(set(rows["settings_id"])),
             "data": data_fingerprint(self.data),
         }
-        key = hashlib.sha1(json.dumps(made_from, sort_keys=True).encode()).hexdigest()[:12]
+        key = experiments.settings_id(made_from)
         runs = sweep.read_runs(out)
         fresh = (out / "key").is_file() and (out / "key").read_text() == key and [r.value for r in runs] == values
         if self.compute and not fresh:

@@ -28,10 +28,15 @@ def launch_settings(config: dict) -> dict:
     return settings
 
 
+def repository(settings: dict) -> str:
+    """The repository's URL as the links use it: no trailing slash, no ``.git``."""
+    return settings["repository_url"].rstrip("/").removesuffix(".git")
+
+
 def launch_links(name: str, settings: dict) -> list[tuple[str, str]]:
     """(label, URL) for each service configured, opening ``notebooks/<name>.ipynb`` at the branch; none
     without a GitHub repository URL."""
-    url = settings["repository_url"].rstrip("/").removesuffix(".git")
+    url = repository(settings)
     if not url.startswith("https://github.com/"):
         return []
     owner_repo, branch = url.removeprefix("https://github.com/"), settings["branch"]
@@ -52,7 +57,7 @@ def launch_links(name: str, settings: dict) -> list[tuple[str, str]]:
 def source_block(name: str, settings: dict) -> str:
     """The HTML shown under a chapter's title: its source notebook, and where to open it."""
     path = f"notebooks/{name}.ipynb"
-    url = settings["repository_url"].rstrip("/").removesuffix(".git")
+    url = repository(settings)
     source = f"<code>{path}</code>"
     if url.startswith("https://"):
         source = f'<a href="{html.escape(url)}/blob/{html.escape(settings["branch"])}/{path}"><code>{path}</code></a>'

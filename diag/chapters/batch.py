@@ -11,18 +11,13 @@ import pandas as pd
 
 def parameters_of(notebook: Path) -> list[tuple[str, str, str]]:
     """(name, default, meaning) of each line ``name = default  # meaning`` of the notebook's ``parameters`` cell."""
-    cells = json.loads(Path(notebook).read_text()).get("cells", [])
-    for cell in cells:
-        if "parameters" in cell.get("metadata", {}).get("tags", []):
-            found = []
-            for line in "".join(cell["source"]).splitlines():
-                if "=" not in line or line.lstrip().startswith("#"):
-                    continue
-                name, rest = (part.strip() for part in line.split("=", 1))
-                default, _, meaning = rest.partition("#")
-                found.append((name, default.strip(), meaning.strip()))
-            return found
-    return []
+    from diag.book import default_assignments
+
+    found = []
+    for name, line in default_assignments(json.loads(Path(notebook).read_text())).items():
+        default, _, meaning = line.split("=", 1)[1].partition("#")
+        found.append((name, default.strip(), meaning.strip()))
+    return found
 
 
 def parameters_table(notebooks: Path, names: list[str]) -> pd.DataFrame:
