@@ -89,7 +89,7 @@ def demo_cell(data: Path) -> None:
         timings = []
         for label in ("cold feature cache", "warm feature cache"):
             start = time.perf_counter()
-            run_cell("zero-shot", "diag", 100, 0, config=config, data=data, generated=tmp / "gen", out=tmp / "out")
+            run_cell("zero-shot", "diag", 100, 0, 0, config=config, data=data, generated=tmp / "gen", out=tmp / "out")
             timings.append(time.perf_counter() - start)
             print(f"3. one demo cell ({label}): {timings[-1]:.1f} s")
         files = list((tmp / "out" / "feature-cache").rglob("*.npy"))

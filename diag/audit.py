@@ -15,14 +15,16 @@ import pandas as pd
 
 from diag.config import Config, profile_config
 from diag.data.fingerprint import data_fingerprint, is_replica
+from diag.classify.data import count_positives
 from diag.experiments import (
+    KEY,
     SET_MAKERS,
     cell_settings,
     current_rows,
-    grid_cells,
     grid_methods,
     left_out,
     read_rows,
+    scenario_cells,
     settings_id,
     table_n_aug,
 )
@@ -58,7 +60,7 @@ SET_KEYS = {
 }
 
 
-SCOPES = ("data", "sets", "zero-shot", "full-shot", "fid")
+SCOPES = ("data", "sets", "zero-shot", "full-shot", "few-shot", "fid")
 
 
 def audit(
@@ -78,7 +80,7 @@ def audit(
     lines = []
     if "data" in scopes and profile == "paper" and is_replica(data):
         lines.append("the data is the offline replica, not KSDD2")
-    for scenario in ("zero-shot", "full-shot"):
+    for scenario in ("zero-shot", "full-shot", "few-shot"):
         if scenario in scopes:
             lines += grid_lines(reference, results, scenario, data, config or reference)
     if "sets" in scopes:
@@ -112,15 +114,19 @@ def differing(key: str, recorded: list, expected) -> str | None:
 
 def grid_lines(reference: Config, results: Path, scenario: str, data: Path | str, config: Config) -> list[str]:
     lines = []
-    methods = grid_methods(scenario)
-    expected = grid_cells(scenario, methods, reference.grid.n_augs, reference.grid.seeds)
+    methods = grid_methods(scenario, reference.grid.few_shot_methods)
+    try:
+        expected = scenario_cells(reference, scenario, methods, count_positives(data))
+    except DataError as error:  # the profile's k values need more positives than this data has
+        return [f"{scenario}: {error}"]
     rows, left = shown_rows(results, scenario, data, config)
     if left["other data"]:
         lines.append(f"{scenario}: {left['other data']} row(s) of results.csv made on other data left out")
-    present = {(r.scenario, r.method, int(r.n_aug), int(r.seed)) for r in rows.itertuples(index=False)}
+    present = set(rows[KEY].itertuples(index=False, name=None)) if len(rows) else set()
     missing = [c for c in expected if c not in present]
     if missing:
-        example = ", ".join(f"{m} N_aug {n} seed {s}" for _, m, n, s in missing[:2])
+        example = ", ".join(f"{m} N_aug {n} seed {s}" + (f" k {k}" if scenario == "few-shot" else "")
+                            for _, m, n, s, k in missing[:2])
         lines.append(f"{scenario}: {len(missing)} of {len(expected)} cells missing (e.g. {example})")
     extra = sorted({int(n) for n in rows.get("n_aug", pd.Series(dtype=int))} - {0, *reference.grid.n_augs})
     if extra:

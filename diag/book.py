@@ -32,7 +32,8 @@ from diag.errors import BuildError, DiagError
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = (
-    "01-data", "02-inpainting", "03-generation", "04-zero-shot", "05-full-shot", "06-fid", "07-prompt-lab", "08-batch"
+    "01-data", "02-inpainting", "03-generation", "04-zero-shot", "05-full-shot", "06-fid", "07-prompt-lab", "08-batch",
+    "09-few-shot",
 )
 SOURCES = ("_config.yml", "_toc.yml", "book", "notebooks")
 HIDDEN = "remove-cell"  # the parameter cells: setup() prints what ran instead of a machine's paths
@@ -269,6 +270,8 @@ def reproduce(
         stack.enter_context(progress.follow_console(build / "console.log", terminal))
         logs = {progress.CONSOLE_ENV: str(build / "console.log"), progress.STEP_LOG_ENV: str(build / "steps.jsonl")}
         stack.enter_context(environment(logs))
+        from diag.classify.data import count_positives
+
         run = None if from_results else workflow.setup(profile, results, data, compute=True, overrides=overrides)
         copy_sources(source, build)
         data_dir = None if data is None else str(Path(data).resolve())
@@ -283,12 +286,13 @@ def reproduce(
                 executed=str(fresh),
                 parameters=notebook_parameters(profile, results, not from_results, parameters),
             )
+            positives = count_positives(run.data) if run else 0
             if run and cluster is not None:  # the results as cluster jobs, then the chapters here
-                units = jobs.book_jobs(run.config, [], parts=cluster.slots, cells=True)
+                units = jobs.book_jobs(run.config, [], positives, parts=cluster.slots, cells=True)
                 records = executors.run_jobs(units, context, cluster)
                 records += executors.run_jobs(jobs.chapter_jobs(NOTEBOOKS), context, executors.make_backend("inline", workers))
             else:
-                plan = jobs.book_jobs(run.config, NOTEBOOKS, parts=workers) if run else jobs.chapter_jobs(NOTEBOOKS)
+                plan = jobs.book_jobs(run.config, NOTEBOOKS, positives, parts=workers) if run else jobs.chapter_jobs(NOTEBOOKS)
                 records = executors.run_jobs(plan, context, executors.make_backend("inline", workers))
             chapters = {
                 r["step"].removeprefix("chapter "): r["seconds"] for r in records if r["step"].startswith("chapter ")

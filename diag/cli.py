@@ -438,7 +438,7 @@ def run_cells_as_jobs(args: argparse.Namespace, config, methods: list[str]) -> N
         str(args.feature_cache.resolve()) if args.feature_cache else None,
     )
     try:
-        run_jobs(grid_jobs(config, args.scenario, methods), context, executor_backend(args, args.out / "jobs"),
+        run_jobs(grid_jobs(config, args.scenario, methods, args.data), context, executor_backend(args, args.out / "jobs"),
                  runner=run_grid_job)
     finally:  # the cells that finished land in results.csv even when another failed
         merge_row_files(args.out)

@@ -49,6 +49,11 @@ class GridConfig:
     n_augs: list[int] = field(default_factory=lambda: [80, 100, 120])
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     val_fraction: float = 0.0  # > 0: also pick the threshold on this share of the training data
+    # the few-shot scenario (beyond the paper): k real positives, drawn once per k with `positives_seed`
+    # and nested (the k = 10 draw holds the k = 5 one), beside N_aug generated ones (``diag.fewshot``)
+    real_positives: list[int] = field(default_factory=lambda: [0, 10, 25, 50, 100, 246])
+    positives_seed: int = 0
+    few_shot_methods: list[str] = field(default_factory=lambda: ["none", "diag", "diag-procedural", "memseg", "inout"])
 
 
 @dataclass
@@ -124,7 +129,15 @@ DEMO: dict[str, dict[str, Any]] = {
     # no ImageNet ResNet offline: frozen FID-Inception feature maps and a small head that scores
     # every position (diag/classify/features.py); the head is tiny, so a larger step than 1e-4
     "classifier": {"backbone": "fid-inception-maps", "lr": 1e-3},
-    "grid": {"n_augs": [100], "val_fraction": 0.1},
+    # few-shot: two DIAG sets (k = 3, 12) beside the sets the other chapters make; In&Out would need
+    # a fine-tune and 100 canvases per k (about 10 minutes each here), so the demo shows it only where
+    # it is fine-tuned on every positive (chapter 5's grid, the curve's right end)
+    "grid": {
+        "n_augs": [100],
+        "val_fraction": 0.1,
+        "real_positives": [0, 3, 12, 49],
+        "few_shot_methods": ["none", "diag", "diag-procedural", "memseg"],
+    },
 }
 
 
@@ -259,6 +272,16 @@ def validate(config: Config) -> None:
         twice = sorted({v for v in values if values.count(v) > 1})
         if twice:
             raise ConfigError(f"grid.{key}: {', '.join(map(str, twice))} listed more than once; got {values!r}")
+    ks = config.grid.real_positives
+    if not ks or min(ks) < 0 or len(set(ks)) != len(ks):
+        raise ConfigError(f"grid.real_positives: must be distinct non-negative integers; got {ks!r}")
+    from diag.methods import METHODS
+
+    unknown = [m for m in config.grid.few_shot_methods if m not in METHODS]
+    if not config.grid.few_shot_methods or unknown:
+        raise ConfigError(
+            f"grid.few_shot_methods: must be among {', '.join(METHODS)}; got {config.grid.few_shot_methods!r}"
+        )
     if not 0 <= config.grid.val_fraction < 1:
         raise ConfigError(f"grid.val_fraction: must be in [0, 1); got {config.grid.val_fraction!r}")
     if config.fid.kid_subset_size < 2 or config.fid.kid_subsets < 1:

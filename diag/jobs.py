@@ -1,6 +1,6 @@
 """The book's work as jobs with dependencies, run by a pool of worker processes.
 
-    jobs = book_jobs(config, NOTEBOOKS, parts=2)     # generated sets, feature maps, grids, FID, chapters
+    jobs = book_jobs(config, NOTEBOOKS, 49, parts=2)     # generated sets, feature maps, grids, FID, chapters
     run_jobs(jobs, Context(...), make_backend("inline", 2))   # diag.executors: one torch thread each
 
 ``diag reproduce`` used to execute the chapters one after another, each computing what it showed,
@@ -55,8 +55,12 @@ def available_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def book_jobs(config, notebooks: Sequence[str], parts: int = 1, cells: bool = False) -> list[Job]:
+def book_jobs(
+    config, notebooks: Sequence[str], n_positives: int, parts: int = 1, cells: bool = False
+) -> list[Job]:
     """Every job of the book with ``config`` (a ``diag.config.Config``), the longest started first.
+
+    ``n_positives``: the data's training positives (the few-shot grid's k = all).
 
     ``parts``: DIAG's and In&Out's sets are made in that many parts at once (one per worker), then
     each set as a whole (which finds its images made, writes its manifest and its feature maps).
@@ -64,7 +68,7 @@ def book_jobs(config, notebooks: Sequence[str], parts: int = 1, cells: bool = Fa
     row file, and the grid's job merges them (a cluster's unit; on one machine a grid shares its
     feature maps in memory instead).
     """
-    from diag import experiments
+    from diag import experiments, layout
 
     n_augs = config.grid.n_augs
     fid_n = experiments.table_n_aug(n_augs)
@@ -83,22 +87,43 @@ def book_jobs(config, notebooks: Sequence[str], parts: int = 1, cells: bool = Fa
             ]
             jobs += shares
             sets.append(Job(name, "generate", (method, n_aug), first + tuple(j.name for j in shares)))
+    # the few-shot curve's own sets: DIAG's (and In&Out's) made from each draw of 0 < k < all positives
+    few_methods = config.grid.few_shot_methods
+    for k in experiments.scenario_positives(config, "few-shot", n_positives):
+        for method in (m for m in layout.DRAWN if m in few_methods):
+            draw = layout.few_shot_draw(method, k, n_positives, config.grid.positives_seed)
+            if k == 0 or draw is None:
+                continue
+            first = ()
+            if method == "inout":
+                jobs.append(Job(f"In&Out fine-tune {draw}", "finetune", (k,)))
+                first = (jobs[-1].name,)
+            name = f"generate {method} {draw}/augmented_{fid_n}"
+            shares = [
+                Job(f"{name} (part {i + 1}/{parts})", "few-shot set", (method, fid_n, k, i, parts), first)
+                for i in range(parts)
+                if parts > 1
+            ]
+            jobs += shares
+            sets.append(Job(name, "few-shot set", (method, fid_n, k), first + tuple(j.name for j in shares)))
     names = lambda found: tuple(j.name for j in found)  # noqa: E731
-    grid_sets = lambda scenario: names(j for j in sets if j.args[0] in experiments.grid_methods(scenario))  # noqa: E731
-    table_sets = names(j for j in sets if j.args[1] == fid_n and j.args[0] in experiments.GENERATORS)
+    standard = [j for j in sets if j.action == "generate"]
+    table_sets = names(j for j in standard if j.args[1] == fid_n and j.args[0] in experiments.GENERATORS)
     real_maps = "feature maps of the real images"
     grids = []
-    for scenario in ("zero-shot", "full-shot"):
-        needs = (real_maps, *grid_sets(scenario))
+    for scenario in ("zero-shot", "full-shot", "few-shot"):
+        methods = experiments.grid_methods(scenario, few_methods)
+        grid_cells = experiments.scenario_cells(config, scenario, methods, n_positives)
+        # few-shot copies its k = 0 and k = all rows from the other two grids: after them
+        first = (real_maps, "zero-shot grid", "full-shot grid") if scenario == "few-shot" else (real_maps,)
+        needs = (*first, *dict.fromkeys(n for cell in grid_cells for n in set_of(sets, cell, n_positives)))
         if cells:
             units = [
-                Job(f"cell {' '.join(map(str, cell))}", "cell", cell, (real_maps, *set_of(sets, cell)))
-                for cell in experiments.grid_cells(
-                    scenario, experiments.grid_methods(scenario), n_augs, config.grid.seeds
-                )
+                Job(f"cell {' '.join(map(str, cell))}", "cell", cell, (*first, *set_of(sets, cell, n_positives)))
+                for cell in grid_cells
             ]
             grids += units
-            needs = (real_maps, *names(units))
+            needs = (*first, *names(units))
         grids.append(Job(f"{scenario} grid", "grid", (scenario,), needs))
     results = [
         *sets,
@@ -109,21 +134,27 @@ def book_jobs(config, notebooks: Sequence[str], parts: int = 1, cells: bool = Fa
         Job("papermill sweep", "sweep", (), ("zero-shot grid",)),  # chapter 8's: chapter 4 re-run per value
     ]
     needs = {
-        "03-generation": names(sets),
+        "03-generation": names(standard),
         "04-zero-shot": ("zero-shot grid",),
         "05-full-shot": ("full-shot grid",),
         "06-fid": (f"FID table at N_aug {fid_n}", f"realism probe at N_aug {fid_n}"),
         "08-batch": ("papermill sweep",),
+        "09-few-shot": ("few-shot grid",),
     }
     chapters = chapter_jobs(notebooks, needs)
     # the chapters that need nothing run while the fine-tune does; the rest when their results exist
     return [*jobs[:1], *[c for c in chapters if not c.after], *jobs[1:], *results, *[c for c in chapters if c.after]]
 
 
-def set_of(sets: Sequence[Job], cell: tuple) -> tuple[str, ...]:
-    """The name of the generated set a grid cell trains on (none for the "none" reference)."""
-    _, method, n_aug, _ = cell
-    return tuple(j.name for j in sets if j.args == (method, n_aug))
+def set_of(sets: Sequence[Job], cell: tuple, n_positives: int) -> tuple[str, ...]:
+    """The name of the generated set a grid cell trains on (none for the "none" reference): a few-shot
+    draw's own set where there is one, else the standard set."""
+    from diag import layout
+
+    scenario, method, n_aug, _, k = cell
+    drawn = scenario == "few-shot" and method in layout.DRAWN and k < n_positives
+    wanted = ("few-shot set", (method, n_aug, k)) if drawn else ("generate", (method, n_aug))
+    return tuple(j.name for j in sets if (j.action, j.args) == wanted)
 
 
 def chapter_jobs(notebooks: Sequence[str], needs: dict[str, tuple[str, ...]] | None = None) -> list[Job]:
@@ -155,13 +186,16 @@ def run_job(job: Job, context: Context) -> dict:
 
 
 ACTIONS: dict[str, Callable] = {
-    "finetune": lambda run: run.inout_lora(),
+    "finetune": lambda run, k=None: run.inout_lora(k),
     "generate": lambda run, method, n_aug, *part: (
         run.generate(method, n_aug, tuple(part)) if part else run.generate_with_maps(method, n_aug)
     ),
+    "few-shot set": lambda run, method, n_aug, k, *part: (
+        run.generate(method, n_aug, tuple(part), k=k) if part else run.generate_with_maps(method, n_aug, k)
+    ),
     "real maps": lambda run: run.real_maps(),
     "grid": lambda run, scenario: run.grid(scenario),
-    "cell": lambda run, scenario, method, n_aug, seed: run.grid(scenario, only=(scenario, method, n_aug, seed)),
+    "cell": lambda run, *cell: run.grid(cell[0], only=tuple(cell)),
     "fid": lambda run, n_aug: run.fid(n_aug),
     "realism": lambda run, n_aug: run.realism(n_aug),
     "sweep": lambda run: run.epochs_sweep(),

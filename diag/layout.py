@@ -1,6 +1,8 @@
 """Where the results folder keeps each method's generated set, and how a set is checked and fingerprinted.
 
-    RESULTS/generated/<method>/augmented_<N>/imgs/    (the release's naming)
+    RESULTS/generated/<method>/augmented_<N>/imgs/               (the release's naming)
+    RESULTS/generated/<method>/k<k>-draw<S>/augmented_<N>/imgs/  DIAG's and In&Out's few-shot sets,
+                                                                 made from k drawn real positives
 """
 
 from __future__ import annotations
@@ -10,19 +12,41 @@ from pathlib import Path
 from diag.files import sha1_of_files
 from diag.methods import SET_MAKERS
 
-
-def generated_dir(generated: Path | str, method: str, n_aug: int) -> Path:
-    return Path(generated) / method / f"augmented_{n_aug}"
+DRAWN = ("diag", "inout")  # the sets made from real positives: DIAG's masks, In&Out's fine-tune
 
 
-def method_set(generated: Path | str, method: str, n_aug: int, data: Path | str) -> Path:
-    """``method``'s set at ``n_aug``, once checked to be one: made from ``data`` by the method's generator,
-    its first ``n_aug`` images unchanged since they were written (``output.check_set``)."""
+def draw_name(k: int, seed: int) -> str:
+    """The folder of one few-shot draw's sets: ``k<k>-draw<seed>``."""
+    return f"k{k}-draw{seed}"
+
+
+def few_shot_draw(method: str, k: int, n_positives: int, seed: int) -> str | None:
+    """Where ``method``'s few-shot set at ``k`` lives: a draw's own folder for DIAG and In&Out below
+    k = all (at k = all it is the standard set); None for sets that use no real positive."""
+    return draw_name(k, seed) if method in DRAWN and k < n_positives else None
+
+
+def generated_dir(generated: Path | str, method: str, n_aug: int, draw: str | None = None) -> Path:
+    base = Path(generated) / method
+    return (base / draw if draw else base) / f"augmented_{n_aug}"
+
+
+def method_set(
+    generated: Path | str,
+    method: str,
+    n_aug: int,
+    data: Path | str,
+    draw: str | None = None,
+    positives: list[str] | None = None,
+) -> Path:
+    """``method``'s set at ``n_aug``, once checked to be one: made from ``data`` by the method's generator
+    (from the real ``positives`` of ``draw``, or from all of them), its first ``n_aug`` images unchanged
+    since they were written (``output.check_set``)."""
     from diag.generate.output import check_set
 
-    folder = generated_dir(generated, method, n_aug)
+    folder = generated_dir(generated, method, n_aug, draw)
     generator, procedural = SET_MAKERS[method]
-    check_set(folder, data, n_aug, generator, procedural)
+    check_set(folder, data, n_aug, generator, procedural, positives if draw else None)
     return folder
 
 

@@ -28,9 +28,21 @@ SET_MAKERS: dict[str, tuple[str, bool | None]] = {
 }
 
 
-def grid_methods(scenario: str) -> list[str]:
-    """The rows of a scenario's grid: Table I's methods plus the procedural-mask DIAG; Table II's plus "none"."""
+# what cannot run without a real positive: training on no positive at all, DIAG's real masks, In&Out's fine-tune
+NEEDS_POSITIVES = ("none", "diag", "inout")
+
+
+def grid_methods(scenario: str, few_shot: Sequence[str] = ()) -> list[str]:
+    """The rows of a scenario's grid: Table I's methods plus the procedural-mask DIAG; Table II's plus "none";
+    the few-shot grid's are ``few_shot`` (``grid.few_shot_methods``)."""
+    if scenario == "few-shot":
+        return list(few_shot)
     return list(ZERO_SHOT_METHODS) if scenario == "zero-shot" else ["none", *GENERATORS]
+
+
+def runs_at(method: str, real_positives: int) -> bool:
+    """Whether ``method`` has a cell with ``real_positives`` real positives (none, DIAG and In&Out need one)."""
+    return real_positives > 0 or method not in NEEDS_POSITIVES
 
 
 def table_n_aug(n_augs: Sequence[int]) -> int:

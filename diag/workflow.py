@@ -7,8 +7,9 @@ folder::
     RESULTS/manifest.json                the data folder, its fingerprint, the profile's settings
     RESULTS/data/                        the replica (demo profile only)
     RESULTS/generated/<method>/augmented_<N>/   generated sets (In&Out's LoRA: generated/inout/lora-seed<S>/)
+    RESULTS/generated/<method>/k<k>-draw<S>/    DIAG's (and In&Out's) few-shot sets, from k drawn positives
     RESULTS/feature-cache/               Inception features, per image content
-    RESULTS/zero-shot/, RESULTS/full-shot/      grid rows (results.csv) and curves
+    RESULTS/zero-shot/, RESULTS/full-shot/, RESULTS/few-shot/   grid rows (results.csv) and curves
     RESULTS/fid_<N>.csv                  Table III
     RESULTS/figures/                     chapter 2 and 7's figures, for rendering without a model
 
@@ -96,40 +97,63 @@ class Run:
             )
         return table(pd.DataFrame(rows))
 
-    def generated_dir(self, method: str, n_aug: int) -> Path:
-        return layout.generated_dir(self.results / "generated", method, n_aug)
+    def draw(self, method: str, k: int | None) -> str | None:
+        """The few-shot draw folder of ``method``'s set at ``k`` real positives (None: the standard set)."""
+        if k is None:
+            return None
+        from diag.classify.data import count_positives
 
-    def generate(self, method: str, n_aug: int, part: tuple[int, int] | None = None) -> Path:
+        return layout.few_shot_draw(method, k, count_positives(self.data), self.config.grid.positives_seed)
+
+    def drawn_positives(self, k: int) -> list[str]:
+        from diag.classify.data import draw_positives
+
+        return draw_positives(self.data, k, self.config.grid.positives_seed)
+
+    def generated_dir(self, method: str, n_aug: int, k: int | None = None) -> Path:
+        """Where ``method``'s set at ``n_aug`` lives; ``k``: the few-shot one made from k drawn positives."""
+        return layout.generated_dir(self.results / "generated", method, n_aug, self.draw(method, k))
+
+    def generate(
+        self, method: str, n_aug: int, part: tuple[int, int] | None = None, k: int | None = None
+    ) -> Path:
         """One generated set (cached: finished images are never redone; other settings are refused).
 
         ``part=(k, K)``: only the k-th of K shares of its missing images (``diag.jobs`` runs the K
         parts at once, then the whole set, which finds every image made and writes the manifest).
+        ``k``: the few-shot grid's set at k real positives (DIAG's and In&Out's are made from them).
         """
-        out = self.generated_dir(method, n_aug)
+        out = self.generated_dir(method, n_aug, k)
         finished = (out / "manifest.csv").is_file() and len(pd.read_csv(out / "manifest.csv")) >= n_aug
         if not self.compute:
             if finished:
                 return out
             raise MissingResult(f"{out}: generated set missing")
         share = f" (part {part[0] + 1}/{part[1]})" if part else ""
-        with step(f"generate {method} augmented_{n_aug}{share}", cached=finished):
-            self.make_set(method, n_aug, out, part)
+        draw = self.draw(method, k)
+        with step(f"generate {method} {draw + '/' if draw else ''}augmented_{n_aug}{share}", cached=finished):
+            self.make_set(method, n_aug, out, part, self.drawn_positives(k) if draw else None)
         return out
 
-    def inout_lora_dir(self) -> Path:
-        """Where In&Out's fine-tune for this run's seed lives: one serves every N_aug."""
-        return self.results / "generated" / "inout" / f"lora-seed{self.config.inout.seed}"
+    def inout_lora_dir(self, draw: str | None = None) -> Path:
+        """Where In&Out's fine-tune for this run's seed lives: one serves every N_aug (and one per few-shot draw)."""
+        base = self.results / "generated" / "inout"
+        return (base / draw if draw else base) / f"lora-seed{self.config.inout.seed}"
 
-    def inout_lora(self) -> Path:
-        """In&Out's fine-tune alone (made once; the parts of its sets load it)."""
+    def inout_lora(self, k: int | None = None) -> Path:
+        """In&Out's fine-tune alone (made once; the parts of its sets load it); ``k``: on a few-shot draw."""
         from diag.generate.inout import finetune_inout
 
-        return finetune_inout(self.data, self.config.inout, self.inout_lora_dir(), progress=redirected())
+        draw = self.draw("inout", k)
+        positives = self.drawn_positives(k) if draw else None
+        return finetune_inout(
+            self.data, self.config.inout, self.inout_lora_dir(draw), progress=redirected(), positives=positives
+        )
 
-    def generate_with_maps(self, method: str, n_aug: int) -> Path:
-        """A generated set and its images' classifier feature maps (so the two grids need not make them)."""
-        out = self.generate(method, n_aug)
-        self.cache_maps(sorted((out / "imgs").glob("*.png")), f"{method} augmented_{n_aug}")
+    def generate_with_maps(self, method: str, n_aug: int, k: int | None = None) -> Path:
+        """A generated set and its images' classifier feature maps (so the grids need not make them)."""
+        out = self.generate(method, n_aug, k=k)
+        self.cache_maps(sorted((out / "imgs").glob("*.png")), f"{method} {out.relative_to(self.results / 'generated')}")
         return out
 
     def real_maps(self) -> None:
@@ -151,15 +175,23 @@ class Run:
                 device=resolve(self.config.classifier.device),
             )
 
-    def make_set(self, method: str, n_aug: int, out: Path, part: tuple[int, int] | None = None) -> None:
-        """Dispatch to the method's generator (a finished set returns at once); bars go to the terminal."""
+    def make_set(
+        self,
+        method: str,
+        n_aug: int,
+        out: Path,
+        part: tuple[int, int] | None = None,
+        positives: list[str] | None = None,
+    ) -> None:
+        """Dispatch to the method's generator (a finished set returns at once); bars go to the terminal.
+        ``positives``: a few-shot draw's real positives, the only ones DIAG's masks and In&Out's fine-tune see."""
         progress = redirected()
         if method in ("diag", experiments.PROCEDURAL):
             from diag.generate.diag import generate_diag
 
             masks = "procedural" if method == experiments.PROCEDURAL else self.config.diag.masks
             config = replace(self.config.diag, n_aug=n_aug, masks=masks)
-            generate_diag(self.data, out, config, progress=progress, part=part)
+            generate_diag(self.data, out, config, progress=progress, part=part, positives=positives)
         elif method == "memseg":
             from diag.generate.memseg import generate_memseg
 
@@ -168,7 +200,8 @@ class Run:
             from diag.generate.inout import generate_inout
 
             config = replace(self.config.inout, n_aug=n_aug)
-            generate_inout(self.data, out, config, progress=progress, lora_dir=self.inout_lora_dir(), part=part)
+            lora_dir = self.inout_lora_dir(out.parent.name if positives is not None else None)
+            generate_inout(self.data, out, config, progress=progress, lora_dir=lora_dir, part=part, positives=positives)
         else:
             raise ConfigError(
                 f"The `method` parameter must be one of {experiments.ZERO_SHOT_METHODS}. " f"Got {method!r} instead."
@@ -190,11 +223,15 @@ class Run:
         return pd.DataFrame(rows)
 
     def grid(self, scenario: str, only: tuple | None = None) -> pd.DataFrame:
-        """The Table I (zero-shot) or II (full-shot) grid; computes its generated sets first.
+        """The Table I (zero-shot) or II (full-shot) grid, or the few-shot curve's; computes its generated
+        sets first.
 
-        ``only``: one cell (scenario, method, n_aug, seed), computed into its own row file (a
-        cluster job's unit, ``experiments.run_grid``); the whole grid's call merges them."""
-        methods = experiments.grid_methods(scenario)
+        ``only``: one cell (scenario, method, n_aug, seed, k), computed into its own row file (a
+        cluster job's unit, ``experiments.run_grid``); the whole grid's call merges them. The few-shot
+        grid copies its k = 0 and k = all rows from the other two grids where they were made the same way."""
+        from diag.classify.data import count_positives
+
+        methods = experiments.grid_methods(scenario, self.config.grid.few_shot_methods)
         out = self.results / scenario
         if not self.compute:
             from diag.audit import shown_rows
@@ -203,12 +240,12 @@ class Run:
             if rows.empty:
                 raise MissingResult(f"{out / 'results.csv'}: no grid rows made on this data")
             return rows
-        for method in methods:
-            for n_aug in self.config.grid.n_augs:
-                if method != "none" and (only is None or (method, n_aug) == tuple(only[1:3])):
-                    self.generate(method, n_aug)
-        cells = len(experiments.grid_cells(scenario, methods, self.config.grid.n_augs, self.config.grid.seeds))
-        with step(f"cell {' '.join(map(str, only))}" if only else f"{scenario} grid ({cells} cells)"):
+        cells = experiments.scenario_cells(self.config, scenario, methods, count_positives(self.data))
+        for _, method, n_aug, _, k in dict.fromkeys((c[0], c[1], c[2], 0, c[4]) for c in cells):
+            if method != "none" and (only is None or (method, n_aug, k) == (only[1], only[2], only[4])):
+                self.generate(method, n_aug, k=k if scenario == "few-shot" else None)
+        reuse = {s: self.results / s for s in ("zero-shot", "full-shot")} if scenario == "few-shot" else None
+        with step(f"cell {' '.join(map(str, only))}" if only else f"{scenario} grid ({len(cells)} cells)"):
             return experiments.run_grid(
                 self.config,
                 scenario=scenario,
@@ -219,6 +256,7 @@ class Run:
                 feature_cache=self.results / "feature-cache",
                 progress=redirected(),
                 only=only,
+                reuse=reuse,
             )
 
     def sets_for_table(self, n_aug: int | None) -> int:
@@ -510,9 +548,9 @@ def dry_run(
     if cluster:
         executor, jobs = cluster
         lines.append(f"on the {executor} executor, at most {jobs} job(s) at once:")
-        plan = [*book_jobs(config, [], parts=jobs, cells=True), *chapter_jobs(NOTEBOOKS)]
+        plan = [*book_jobs(config, [], counts["positives"], parts=jobs, cells=True), *chapter_jobs(NOTEBOOKS)]
     else:
-        plan = book_jobs(config, NOTEBOOKS, parts=workers)
+        plan = book_jobs(config, NOTEBOOKS, counts["positives"], parts=workers)
     for job in plan:
         lines.append(describe_job(job, config, counts))
     lines.append("build the book (Jupyter Book)")
@@ -523,15 +561,20 @@ def describe_job(job, config: Config, counts: dict[str, int]) -> str:
     """One line of the dry run: the job's name, what it makes and from what."""
     diag, inout, classifier = config.diag, config.inout, config.classifier
     if job.action == "finetune":
+        positives = job.args[0] if job.args else counts["positives"]
         return (
             f"{job.name} (seed {inout.seed}, once for every N_aug): {inout.model}, "
-            f"{inout.total_steps(counts['positives'])} steps of {inout.train_batch_size} images over "
-            f"{counts['positives']} positives, LoRA {inout.rank}/{inout.alpha}"
+            f"{inout.total_steps(positives)} steps of {inout.train_batch_size} images over "
+            f"{positives} positives, LoRA {inout.rank}/{inout.alpha}"
         )
-    if job.action == "generate":
+    if job.action in ("generate", "few-shot set"):
         method, n_aug, *part = job.args
+        k = part.pop(0) if job.action == "few-shot set" else None
         if part:
             return f"{job.name}: {len(range(part[0], n_aug, part[1]))} of its images"
+        if k is not None:
+            source = "masks of" if method == "diag" else "a fine-tune on"
+            return f"{job.name}: {n_aug} images, {source} only {k} drawn real positives (seed {config.grid.positives_seed})"
         if method in ("diag", experiments.PROCEDURAL):
             masks = "procedural" if method == experiments.PROCEDURAL else diag.masks
             how = (
@@ -548,18 +591,24 @@ def describe_job(job, config: Config, counts: dict[str, int]) -> str:
         used = classifier.backbone == "fid-inception-maps"
         return f"{job.name}: {n} images" if used else f"{job.name}: none needed ({classifier.backbone})"
     if job.action == "cell":
-        scenario, method, n_aug, seed = job.args
-        base = counts["negatives"] + (counts["positives"] if scenario == "full-shot" else 0)
+        scenario, method, n_aug, seed, k = job.args
+        base = counts["negatives"] + k
         return (
             f"{job.name}: one classifier ({classifier.backbone}, {classifier.epochs} epochs, seed {seed}) on "
             f"{base + n_aug} training images, into its own row file"
         )
     if job.action == "grid":
         (scenario,) = job.args
-        methods = experiments.grid_methods(scenario)
-        cells = experiments.grid_cells(scenario, methods, config.grid.n_augs, config.grid.seeds)
-        base = counts["negatives"] + (counts["positives"] if scenario == "full-shot" else 0)
-        sizes = sorted({base + n for n in config.grid.n_augs} | ({base} if scenario == "full-shot" else set()))
+        methods = experiments.grid_methods(scenario, config.grid.few_shot_methods)
+        cells = experiments.scenario_cells(config, scenario, methods, counts["positives"])
+        sizes = sorted({counts["negatives"] + k + n for _, _, n, _, k in cells})
+        if scenario == "few-shot":
+            ks = experiments.scenario_positives(config, scenario, counts["positives"])
+            return (
+                f"{job.name}: {len(cells)} classifiers at k = {', '.join(map(str, ks))} real positives (its k = 0 "
+                f"and k = all rows copied from the other grids where made the same way), N_aug "
+                f"{experiments.scenario_n_augs(config, scenario)[0]}"
+            )
         return (
             f"{job.name}: {len(cells)} classifiers ({classifier.backbone}, {classifier.epochs} epochs, "
             f"{'/'.join(map(str, sizes))} training images each), scored on {counts['test']} test images"

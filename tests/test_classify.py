@@ -44,7 +44,7 @@ def test_training_sets(replica: Path, generated: Path) -> None:
     assert full.labels.sum() == len(positives) + 4
     reference = training_set(replica, "full-shot")
     assert reference.labels.sum() == len(positives) and len(reference) == len(negatives) + len(positives)
-    with pytest.raises(ValueError, match="needs generated positives"):
+    with pytest.raises(ValueError, match="zero-shot training without a positive: pass `generated`"):
         training_set(replica, "zero-shot")
     with pytest.raises(Exception, match="6 finished images, fewer than the 50 asked for"):
         training_set(replica, "zero-shot", generated, 50)

@@ -111,7 +111,7 @@ def test_a_cell_killed_midway_leaves_no_row_and_only_it_is_redone(replica: Path,
     curves = out / "curves"
     assert handle.log.is_relative_to(tmp_path / "jobs")
     deadline = time.time() + 120
-    while not (handle.log.is_file() and "'cell zero-shot diag 4 1' started" in handle.log.read_text()):
+    while not (handle.log.is_file() and "'cell zero-shot diag 4 1 0' started" in handle.log.read_text()):
         assert time.time() < deadline, "the job did not start"
         time.sleep(0.2)
     time.sleep(5)  # inside the cell: its 100,000 epochs take minutes
@@ -153,11 +153,16 @@ def test_slurm_submits_one_job_array_per_wave_with_the_options_asked(tmp_path: P
 
 def test_book_jobs_as_cluster_units_one_per_cell() -> None:
     config = build_config("demo", ["grid.n_augs=80,100", "grid.seeds=0,1"])
-    jobs = {j.name: j for j in book_jobs(config, [], parts=4, cells=True)}
-    cell = jobs["cell zero-shot inout 100 1"]
-    assert cell.args == ("zero-shot", "inout", 100, 1)
+    jobs = {j.name: j for j in book_jobs(config, [], 49, parts=4, cells=True)}
+    cell = jobs["cell zero-shot inout 100 1 0"]
+    assert cell.args == ("zero-shot", "inout", 100, 1, 0)
     assert set(cell.after) == {"feature maps of the real images", "generate inout augmented_100"}
-    assert jobs["cell full-shot none 0 0"].after == ("feature maps of the real images",)
+    assert jobs["cell full-shot none 0 0 49"].after == ("feature maps of the real images",)
+    few = jobs["cell few-shot diag 100 1 3"]
+    assert set(few.after) == {"feature maps of the real images", "zero-shot grid", "full-shot grid",
+                              "generate diag k3-draw0/augmented_100"}
+    assert jobs["cell few-shot diag 100 1 49"].after[-1] == "generate diag augmented_100"
+    assert "cell few-shot diag 100 1 0" not in jobs and "cell few-shot none 0 0 0" not in jobs
     grid = jobs["zero-shot grid"]
     assert len([n for n in grid.after if n.startswith("cell zero-shot ")]) == 4 * 2 * 2  # 4 methods x 2 N_aug x 2 seeds
     assert "generate diag augmented_80 (part 4/4)" in jobs

@@ -88,7 +88,7 @@ def test_full_shot_reference_row(replica: Path, generated: Path, tmp_path: Path)
     results = grid(replica, generated, tmp_path / "r", seeds=[0], scenario="full-shot", methods=("none", "memseg"))
     assert set(results["method"]) == {"none", "memseg"}
     assert results.loc[results["method"] == "none", "n_aug"].item() == 0
-    with pytest.raises(ConfigError, match="full-shot reference only"):
+    with pytest.raises(ConfigError, match="needs real positives: full-shot or few-shot only"):
         grid(replica, generated, tmp_path / "z", seeds=[0], methods=("none",))
 
 

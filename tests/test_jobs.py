@@ -39,7 +39,7 @@ def ran(folder: Path) -> dict[str, dict]:
 
 def test_book_jobs_wait_for_what_each_chapter_shows():
     config = build_config("demo", ["grid.n_augs=80,100"])
-    jobs = book_jobs(config, NOTEBOOKS, parts=2)
+    jobs = book_jobs(config, NOTEBOOKS, 49, parts=2)
     check_jobs(jobs)
     by_name = {j.name: j for j in jobs}
     # one In&Out fine-tune serves every N_aug; a set's parts run at once, then the whole set (its manifest)
@@ -53,15 +53,30 @@ def test_book_jobs_wait_for_what_each_chapter_shows():
     assert by_name["generate diag augmented_80 (part 1/2)"].after == ()
     assert "generate memseg augmented_80 (part 1/2)" not in by_name  # MemSeg is quick: never split
     # the generation chapter waits for every whole set; the grids' chapters for their grid; FID's for both tables
-    sets = {n for n in by_name if n.startswith("generate ") and "part" not in n}
+    sets = {n for n in by_name if n.startswith("generate ") and "part" not in n and "draw" not in n}
     assert len(sets) == 8 and set(by_name["chapter 03-generation"].after) == sets
+    # the few-shot curve: DIAG's sets from each draw below k = all, at Table III's N_aug; its grid after
+    # the other two (whose k = 0 and k = all rows it copies); the demo runs In&Out at k = all only
+    assert by_name["generate diag k3-draw0/augmented_100"].args == ("diag", 100, 3)
+    assert by_name["generate diag k12-draw0/augmented_100 (part 2/2)"].args == ("diag", 100, 12, 1, 2)
+    assert not [n for n in by_name if "inout k" in n or "fine-tune k" in n]
+    few = set(by_name["few-shot grid"].after)
+    assert {"zero-shot grid", "full-shot grid", "generate diag k3-draw0/augmented_100",
+            "generate diag augmented_100", "generate diag-procedural augmented_100"} <= few
+    assert "generate diag augmented_80" not in few
+    assert by_name["chapter 09-few-shot"].after == ("few-shot grid",)
     assert by_name["chapter 04-zero-shot"].after == ("zero-shot grid",)
     assert set(by_name["zero-shot grid"].after) >= {"generate diag augmented_80", "feature maps of the real images"}
     assert "generate none augmented_80" not in by_name
     assert set(by_name["chapter 06-fid"].after) == {"FID table at N_aug 100", "realism probe at N_aug 100"}
     assert by_name["chapter 02-inpainting"].after == ()
     # one worker: no parts
-    assert not [j for j in book_jobs(config, NOTEBOOKS, parts=1) if "part" in j.name]
+    assert not [j for j in book_jobs(config, NOTEBOOKS, 49, parts=1) if "part" in j.name]
+    # the paper's few-shot methods include In&Out: one fine-tune per draw, its sets sampled after it
+    paper = {j.name: j for j in book_jobs(build_config("paper", ["grid.real_positives=0,10,246"]), [], 246, parts=1)}
+    assert paper["In&Out fine-tune k10-draw0"].args == (10,)
+    assert paper["generate inout k10-draw0/augmented_100"].after == ("In&Out fine-tune k10-draw0",)
+    assert "generate inout k246-draw0/augmented_100" not in paper  # k = all: the standard set
 
 
 def test_a_plan_that_cannot_finish_is_refused():
@@ -147,7 +162,11 @@ def test_dry_run_lists_every_step_with_counts(prepared: Path, capsys: pytest.Cap
     from tests.test_paper_path import TRAIN
 
     data = prepared
-    assert main(["reproduce", "--profile", "paper", "--data", str(data), "--dry-run"]) == 0
+    # the paper's k values need KSDD2's 246 positives: said in one line before anything runs
+    assert main(["reproduce", "--profile", "paper", "--data", str(data), "--dry-run"]) == 2
+    assert "grid.real_positives: 10 real positives asked for, but the training split has 3" in capsys.readouterr().err
+    few = ["--set", "grid.real_positives=0,1,3"]
+    assert main(["reproduce", "--profile", "paper", "--data", str(data), "--dry-run", *few]) == 0
     out = capsys.readouterr().out
     assert "generate diag augmented_120: 120 images" in out
     assert f"In&Out fine-tune (seed 0, once for every N_aug): stable-diffusion-v1-5/stable-diffusion-v1-5, " \
@@ -155,11 +174,17 @@ def test_dry_run_lists_every_step_with_counts(prepared: Path, capsys: pytest.Cap
     assert "zero-shot grid: 36 classifiers (resnet50, 50 epochs" in out and "full-shot grid: 30 classifiers" in out
     # the dry run lists the jobs reproduce runs: each chapter after what it shows, the realism probe included
     assert "realism probe at N_aug 100" in out and "chapter 06-fid: execute the notebook (after FID table" in out
+    assert "generate diag k1-draw0/augmented_100: 100 images, masks of only 1 drawn real positives (seed 0)" in out
+    assert "In&Out fine-tune k1-draw0 (seed 0, once for every N_aug): stable-diffusion-v1-5/stable-diffusion-v1-5, " \
+           f"{-(-50 * 10 * 1 // 12)} steps" in out
+    assert "few-shot grid: 36 classifiers at k = 0, 1, 3 real positives" in out  # 2 x 3 at k = 0, 5 x 3 at k = 1 and 3
     for workers, parts in (("1", False), ("3", True)):  # a set is split among several workers, never for one
-        assert main(["reproduce", "--profile", "paper", "--data", str(data), "--dry-run", "--workers", workers]) == 0
+        assert main(["reproduce", "--profile", "paper", "--data", str(data), "--dry-run", "--workers", workers, *few]) == 0
         assert ("generate diag augmented_80 (part 3/3): 26 of its images" in capsys.readouterr().out) == parts
 
-    assert main(["reproduce", "--profile", "paper", "--data", str(data), "--dry-run", "--executor", "slurm", "--jobs", "4"]) == 0
+    assert main(["reproduce", "--profile", "paper", "--data", str(data), "--dry-run", "--executor", "slurm", "--jobs", "4",
+                 *few]) == 0
     out = capsys.readouterr().out
     assert "on the slurm executor, at most 4 job(s) at once:" in out
-    assert "cell zero-shot diag 120 2: one classifier (resnet50, 50 epochs, seed 2) on 127 training images" in out
+    assert "cell zero-shot diag 120 2 0: one classifier (resnet50, 50 epochs, seed 2) on 127 training images" in out
+    assert "cell few-shot none 0 1 1: one classifier (resnet50, 50 epochs, seed 1) on 8 training images" in out

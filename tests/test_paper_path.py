@@ -9,6 +9,7 @@ prepared data's counts and whose results pages carry the "non-paper settings" ba
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -57,6 +58,7 @@ def paper_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             "--set", "diag.steps=2", "--set", "inout.train_steps=2", "--set", "inout.steps=2",
             "--set", "inout.train_batch_size=2", "--set", "inout.mixed_precision=no",
             "--set", "classifier.epochs=1", "--set", "classifier.batch_size=4",
+            "--set", "grid.real_positives=0,1,3",  # few-shot: In&Out fine-tuned on one drawn positive too
             "--executor", "local", "--jobs", "2"]  # every unit a job of its own, as on a cluster
     assert main(args) == 0
     yield {"root": root, "results": root / "results", "site": root / "site"}
@@ -77,6 +79,20 @@ def test_the_paper_profile_builds_the_book_from_the_prepared_data(paper_run: dic
         assert (results / "generated" / method / "augmented_4" / "set.json").is_file()
     assert (results / "generated" / "inout" / "lora-seed0" / "training.json").is_file()
     assert (results / "fid_4.csv").is_file() and (results / "manifest.json").is_file()
+    # the few-shot curve: DIAG's masks and In&Out's fine-tune from the one drawn positive only
+    few = pd.read_csv(results / "few-shot" / "results.csv", dtype={"positive_ids": str})
+    drawn = few.loc[few["real_positives"] == 1, "positive_ids"].iloc[0].split()
+    assert len(drawn) == 1 and set(few["real_positives"]) == {0, 1, 3}
+    assert set(few.loc[few["real_positives"] == 0, "method"]) == {"diag-procedural", "memseg"}
+    for method in ("diag", "inout"):
+        record = json.loads((results / "generated" / method / "k1-draw0" / "augmented_4" / "set.json").read_text())
+        assert record["positives"] == drawn
+    lora = json.loads((results / "generated" / "inout" / "k1-draw0" / "lora-seed0" / "training.json").read_text())
+    assert lora["settings"]["positives"] == drawn
+    masks = pd.read_csv(results / "generated" / "diag" / "k1-draw0" / "augmented_4" / "manifest.csv", dtype=str)["mask"]
+    assert set(masks) == set(drawn)
+    page = (paper_run["site"] / "book" / "chapters" / "09-few-shot.html").read_text()
+    assert "How many real defects" in page and any(f"{v} AP" in page for v in ("stops adding", "adds no", "still adds"))
 
 
 def test_each_unit_ran_as_a_job_of_its_own(paper_run: dict[str, Path]) -> None:

@@ -241,8 +241,12 @@ def generate_diag(
     pipe=None,
     progress: bool = True,
     part: tuple[int, int] | None = None,
+    positives: Sequence[str] | None = None,
 ) -> Path:
     """Generate ``config.n_aug`` images into ``out`` (resumable); returns the manifest path.
+
+    ``positives``: the ids of the only training positives whose masks may be drawn (the few-shot
+    scenario's k, recorded in ``set.json``); None: every positive's (the paper).
 
     Runs under ``accelerate launch`` too: each process takes every k-th missing index. ``part=(k, K)``
     shares the set by hand (``diag.jobs`` runs a set's parts in K worker processes): the missing
@@ -256,10 +260,19 @@ def generate_diag(
     negatives, _ = split_by_label(read_manifest(data, "train"))
     if not negatives:
         raise DataError(f"{Path(data) / 'train.csv'}: no negative training images to inpaint into")
+    if positives is not None and config.masks != "gt":
+        raise ConfigError(f"diag.masks: a set from drawn real positives takes their masks (gt); got {config.masks!r}")
     if config.masks == "procedural":
         mask_paths, mask_names = None, ["procedural"]
     else:
         mask_paths = gt_masks(data) if config.masks == "gt" else folder_masks(config.masks)
+        if positives is not None:
+            mask_paths = {i: p for i, p in mask_paths.items() if i in set(positives)}
+            if len(mask_paths) != len(set(positives)) or not mask_paths:
+                raise DataError(
+                    f"{Path(data) / 'train.csv'}: the drawn positives {sorted(positives)[:3]}... must be training "
+                    "positives, at least one"
+                )
         mask_names = list(mask_paths)
     plan = release_plan(
         [s.id for s in negatives], mask_names, prompt_set.prompts, config.n_aug, config.seed, prompt_set.weights
@@ -273,6 +286,7 @@ def generate_diag(
             **recorded_settings(config),
             "prompt_set": asdict(prompt_set),
             "model_fingerprint": model_fingerprint(config.model),
+            **({"positives": list(positives)} if positives is not None else {}),
         },
     )
 

@@ -46,6 +46,7 @@ import time
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -621,28 +622,51 @@ def ensure_lora(
     (lora_dir / MARKER).unlink()
 
 
+def training_positives(data: Path, ids: Sequence[str] | None) -> list:
+    """The positives In&Out fine-tunes on: every training positive, or those of ``ids`` (a few-shot draw)."""
+    _, positives = split_by_label(read_manifest(data, "train"))
+    if ids is not None:
+        positives = [s for s in positives if s.id in set(ids)]
+    if not positives:
+        raise DataError(f"{data / 'train.csv'}: no positive training images to fine-tune on")
+    return positives
+
+
+def positives_record(ids: Sequence[str] | None) -> dict:
+    """What a fine-tune and a set record of a few-shot draw: its positives' ids (nothing for all of them)."""
+    return {"positives": list(ids)} if ids is not None else {}
+
+
 def finetune_inout(
-    data: Path | str, config: InOutConfig, lora_dir: Path | str, pipe=None, progress: bool = True
+    data: Path | str,
+    config: InOutConfig,
+    lora_dir: Path | str,
+    pipe=None,
+    progress: bool = True,
+    positives: Sequence[str] | None = None,
 ) -> Path:
     """Only the fine-tune (or nothing, when ``lora_dir`` holds it already); returns ``lora_dir``.
 
     Why apart from ``generate_inout``: the parts of a set sampled in several processes at once
-    (``part``) all load one LoRA, made before them."""
+    (``part``) all load one LoRA, made before them. ``positives``: fine-tune on these training
+    positives only (a few-shot draw's ids); None: on all of them."""
     from diag.data.fingerprint import data_fingerprint
     from diag.devices import resolve_device
 
     config.validate()
     data, lora_dir = Path(data), Path(lora_dir)
-    _, positives = split_by_label(read_manifest(data, "train"))
-    if not positives:
-        raise DataError(f"{data / 'train.csv'}: no positive training images to fine-tune on")
+    chosen = training_positives(data, positives)
     refuse_foreign_folder(lora_dir, "training.json", "a fine-tune")
-    fingerprints = {"data_fingerprint": data_fingerprint(data), "model_fingerprint": model_fingerprint(config.model)}
+    fingerprints = {
+        "data_fingerprint": data_fingerprint(data),
+        "model_fingerprint": model_fingerprint(config.model),
+        **positives_record(positives),
+    }
     if finished_lora(lora_dir, config, fingerprints):  # made already: nothing to load
         return lora_dir
     pipe = pipe or load_base(config.model, resolve_device(config.device))
     pipe.set_progress_bar_config(disable=True)
-    ensure_lora(pipe, fingerprints, lora_dir, config, positives, progress)
+    ensure_lora(pipe, fingerprints, lora_dir, config, chosen, progress)
     return lora_dir
 
 
@@ -654,24 +678,26 @@ def generate_inout(
     progress: bool = True,
     lora_dir: Path | str | None = None,
     part: tuple[int, int] | None = None,
+    positives: Sequence[str] | None = None,
 ) -> Path:
     """Fine-tune (or reuse ``lora_dir``, default ``out/lora``), then sample the missing images; returns the manifest.
 
     ``part=(k, K)``: only the missing images whose index is k modulo K (K processes share the set;
     the LoRA must be made first, by ``finetune_inout``); the manifest is then left to a last call
-    without ``part``, which finds every image made and only writes it."""
+    without ``part``, which finds every image made and only writes it. ``positives``: as
+    ``finetune_inout``'s (recorded in the set's ``set.json`` too)."""
     from diag.devices import resolve_device
 
     config.validate()
     data, out = Path(data), Path(out)
-    _, positives = split_by_label(read_manifest(data, "train"))
-    if not positives:
-        raise DataError(f"{data / 'train.csv'}: no positive training images to fine-tune on")
+    chosen = training_positives(data, positives)
     lora_dir = Path(lora_dir) if lora_dir else out / "lora"
     refuse_foreign_folder(lora_dir, "training.json", "a fine-tune")  # never overwrite a user's own LoRA
     writer = OutputWriter(out)
     settings = writer.prepare(
-        "inout", data, {**recorded_settings(config), "model_fingerprint": model_fingerprint(config.model)}
+        "inout",
+        data,
+        {**recorded_settings(config), "model_fingerprint": model_fingerprint(config.model), **positives_record(positives)},
     )
     done = writer.done()
     todo = [i for i in range(config.n_aug) if i not in done and (part is None or i % part[1] == part[0])]
@@ -682,10 +708,10 @@ def generate_inout(
     pipe.set_progress_bar_config(disable=True)
     check_steps(pipe, config.steps, "inout")  # before the fine-tune, not after it
     resolution = config.resolution or native_resolution(pipe)
-    fingerprints = {key: settings[key] for key in ("data_fingerprint", "model_fingerprint")}
+    fingerprints = {key: settings[key] for key in ("data_fingerprint", "model_fingerprint")} | positives_record(positives)
     if part is not None and not (lora_dir / "training.json").is_file():
         raise DataError(f"{lora_dir}: no finished fine-tune; a part of a set samples from one made before it")
-    ensure_lora(pipe, fingerprints, lora_dir, config, positives, progress)
+    ensure_lora(pipe, fingerprints, lora_dir, config, chosen, progress)
     merge_lora(pipe, config.merge_ratio)
     pipe = with_sampler(pipe, config.sampler)  # after the fine-tune, which trains on the model's own schedule
     prepare_for_precision(pipe, config)

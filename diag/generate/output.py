@@ -198,9 +198,11 @@ def set_problems(
     n_images: int,
     generator: str | None = None,
     procedural: bool | None = None,
+    positives: list[str] | None = None,
 ) -> list[str]:
     """Why the first ``n_images`` of the set at ``folder`` cannot be used as one made from ``data``
-    (by ``generator``; with procedural masks or not): one line per problem, empty when none."""
+    (by ``generator``; with procedural masks or not; from the real positives ``positives``, or from
+    all of them when None and a generator is named): one line per problem, empty when none."""
     from diag.data.fingerprint import data_fingerprint
 
     folder = Path(folder)
@@ -227,6 +229,11 @@ def set_problems(
             f"{folder}: made with masks={record.get('masks')!r}, but it stands where a set with "
             f"{'procedural' if procedural else 'real'} masks belongs"
         )
+    made_from = record.get("positives")
+    if generator is not None and made_from != (list(positives) if positives is not None else None):
+        said = lambda ids: "every real positive" if ids is None else f"{len(ids)} drawn real positives"  # noqa: E731
+        problems.append(f"{folder}: made from {said(made_from)}, but it stands where a set made from "
+                        f"{said(positives)} belongs")
     done = writer.done()
     if len([i for i in range(n_images) if i in done]) < n_images:
         problems.append(f"{folder}: {len(done)} finished images, fewer than the {n_images} asked for")
@@ -250,9 +257,10 @@ def check_set(
     n_images: int,
     generator: str | None = None,
     procedural: bool | None = None,
+    positives: list[str] | None = None,
 ) -> list[Path]:
     """The first ``n_images`` images of a generated set, once ``set_problems`` finds none (else one DataError)."""
-    problems = set_problems(folder, data, n_images, generator, procedural)
+    problems = set_problems(folder, data, n_images, generator, procedural, positives)
     if problems:
         raise DataError("; ".join(problems))
     writer = OutputWriter(folder)
