@@ -303,7 +303,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         raise DiagError(f"--generated {args.generated} given without --n-aug N (how many of its images to add)")
     if args.out:
         ensure_writable_folder(args.out)
-    train = training_set(args.data, args.scenario, args.generated, args.n_aug)
+    train = training_set(args.data, args.scenario, args.generated, args.n_aug, drawn_positives(args, args.scenario))
     result = train_classifier(config.classifier, train, evaluation_set(args.data))
     print(f"[{config.label(is_replica(args.data))}] {args.scenario}, {len(train)} training images, final epoch {config.classifier.epochs}:")
     print("  " + "  ".join(f"{k} {v:.3f}" for k, v in result.metrics.items()))
@@ -323,8 +323,27 @@ def add_train_command(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--generated", type=Path, help="a generated set (folder with imgs/)")
     p.add_argument("--n-aug", type=int, default=0, help="how many generated images to add")
     p.add_argument("--out", type=Path, help="folder for metrics.json (final metrics and per-epoch curve)")
+    add_draw_options(p, "few-shot: train on K real positives")
     add_config_options(p, ["classifier"], skip=["classifier.feature_cache"])
     p.set_defaults(func=cmd_train)
+
+
+def add_draw_options(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--real-positives K`` and ``--positives-seed S``: a few-shot draw (``classify.data.draw_positives``)."""
+    parser.add_argument("--real-positives", type=int, metavar="K", help=f"{what}, drawn with --positives-seed")
+    parser.add_argument("--positives-seed", type=int, default=0, metavar="S", help="the draw's seed (default: 0)")
+
+
+def drawn_positives(args: argparse.Namespace, scenario: str = "few-shot") -> list[str] | None:
+    """The ids of the few-shot draw ``--real-positives`` asks for (None without it); checked against the scenario."""
+    from diag.classify.data import draw_positives
+
+    if (args.real_positives is None) != (scenario != "few-shot"):
+        raise DiagError(
+            f"--real-positives: given with --scenario {scenario}" if args.real_positives is not None
+            else "--scenario few-shot: give --real-positives K (how many real positives to train on)"
+        )
+    return None if args.real_positives is None else draw_positives(args.data, args.real_positives, args.positives_seed)
 
 
 def add_executor_options(parser: argparse.ArgumentParser) -> None:
@@ -447,13 +466,20 @@ def run_cells_as_jobs(args: argparse.Namespace, config, methods: list[str]) -> N
 def add_experiment_command(subparsers: argparse._SubParsersAction) -> None:
     from diag.classify.data import SCENARIOS
 
-    p = subparsers.add_parser("experiment", help="the Table I/II grid: scenario x methods x N_aug x seeds")
+    p = subparsers.add_parser(
+        "experiment", help="the Table I/II grid (scenario x methods x N_aug x seeds), or the few-shot grid (x k)"
+    )
     p.add_argument("--scenario", choices=SCENARIOS, required=True)
     p.add_argument(
         "--methods", default="diag,memseg,inout", help="comma list of diag,memseg,inout,diag-procedural,none"
     )
     p.add_argument("--data", type=Path, required=True)
-    p.add_argument("--generated", type=Path, help="GEN with GEN/<method>/augmented_<N>/imgs/ (RESULTS/generated)")
+    p.add_argument(
+        "--generated",
+        type=Path,
+        help="GEN with GEN/<method>/augmented_<N>/imgs/ (RESULTS/generated); few-shot: DIAG's and In&Out's "
+        "sets of each k below all in GEN/<method>/k<K>-draw<S>/augmented_<N>/ (diag generate --real-positives)",
+    )
     p.add_argument("--out", type=Path, default=Path("results"), help="folder for results.csv and curves/")
     p.add_argument(
         "--feature-cache",
@@ -473,14 +499,19 @@ def add_experiment_command(subparsers: argparse._SubParsersAction) -> None:
 def cmd_generate(args: argparse.Namespace) -> None:
     config = config_from_args(args)
     section = getattr(config, args.generator)
+    positives = drawn_positives(args) if getattr(args, "real_positives", None) is not None else None
     if args.generator == "diag":
-        from diag.generate.diag import generate_diag as generate
+        from diag.generate.diag import generate_diag
+
+        generate = lambda data, out, cfg: generate_diag(data, out, cfg, positives=positives)  # noqa: E731
     elif args.generator == "memseg":
         from diag.generate.memseg import generate_memseg as generate
     else:
         from diag.generate.inout import generate_inout
 
-        generate = lambda data, out, cfg: generate_inout(data, out, cfg, lora_dir=args.lora_dir)  # noqa: E731
+        generate = lambda data, out, cfg: generate_inout(  # noqa: E731
+            data, out, cfg, lora_dir=args.lora_dir, positives=positives
+        )
     applied = applied_model_defaults(args, config)
     if applied:
         print(f"{section.model}: applying its diag_defaults.json: {applied}", file=sys.stderr)
@@ -520,6 +551,9 @@ def add_generate_commands(subparsers: argparse._SubParsersAction) -> None:
                 type=Path,
                 help="where the fine-tune is saved and reused (default OUT/lora); " "share one between N_aug sets",
             )
+        if name != "memseg":  # the few-shot grid's sets: GEN/<method>/k<K>-draw<S>/augmented_<N>
+            source = "masks from" if name == "diag" else "fine-tune on"
+            add_draw_options(p, f"few-shot: {source} only K real positives")
         add_config_options(p, [name])
         p.set_defaults(func=cmd_generate)
 

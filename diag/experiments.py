@@ -475,13 +475,15 @@ def grid_stats(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def summarize(results: pd.DataFrame, scenario: str) -> pd.DataFrame:
-    """Mean +- std over seeds per (method, N_aug), the paper's value beside it, and the gap."""
+    """Mean +- std over seeds per (method, N_aug; k in the few-shot grid), the paper's value beside it, and the gap."""
     reported = reported_results()
     reported = reported[reported["scenario"] == scenario]
     table = []
     for r in grid_stats(results[results["scenario"] == scenario]).itertuples(index=False):
         paper = reported[(reported["method"] == METHOD_NAMES[r.method]) & (reported["n_aug"] == r.n_aug)]
         entry = {"method": METHOD_NAMES[r.method], "n_aug": int(r.n_aug), "seeds": int(r.seeds)}
+        if scenario == "few-shot":
+            entry["real_positives"] = int(r.real_positives)
         for m in METRICS:
             entry[m] = f"{getattr(r, m + '_mean'):.3f} ± {getattr(r, m + '_std'):.3f}"
             entry[f"paper_{m}"] = float(paper[m].iloc[0]) if len(paper) else np.nan

@@ -174,3 +174,14 @@ def test_the_curve_says_where_augmentation_stops_adding_and_what_it_is_worth() -
     assert "DIAG stops adding AP beyond the seeds' spread from k = 49" in text
     assert "MemSeg adds no AP beyond the seeds' spread" in text and "worth about 6 real positives" in text
     assert "more than no augmentation reaches with any k measured (up to 49)" in text
+
+
+def test_the_cli_takes_a_draw_only_where_it_belongs(replica: Path, capsys: pytest.CaptureFixture) -> None:
+    from diag.cli import main
+
+    assert main(["train", "--data", str(replica), "--scenario", "zero-shot", "--real-positives", "2"]) == 2
+    assert "--real-positives: given with --scenario zero-shot" in capsys.readouterr().err
+    assert main(["train", "--data", str(replica), "--scenario", "few-shot"]) == 2
+    assert "--scenario few-shot: give --real-positives K" in capsys.readouterr().err
+    assert main(["generate", "diag", "--data", str(replica), "--out", "unused", "--real-positives", "999"]) == 2
+    assert "so k = 999 real positives cannot be drawn" in capsys.readouterr().err
