@@ -268,7 +268,9 @@ def reproduce(
             (build / log).unlink(missing_ok=True)
         terminal = stack.enter_context(stderr_to(build / "kernels.log"))
         stack.enter_context(progress.follow_console(build / "console.log", terminal))
-        logs = {progress.CONSOLE_ENV: str(build / "console.log"), progress.STEP_LOG_ENV: str(build / "steps.jsonl")}
+        # absolute: the kernels that write them run in the chapters' folder, not here
+        logs = {progress.CONSOLE_ENV: str((build / "console.log").resolve()),
+                progress.STEP_LOG_ENV: str((build / "steps.jsonl").resolve())}
         stack.enter_context(environment(logs))
         from diag.classify.data import count_positives
 

@@ -716,7 +716,7 @@ def cmd_sweep(args: argparse.Namespace) -> None:
     console.unlink(missing_ok=True)
     # the kernels' own chatter goes to a log; each run's steps (from inside its kernel too) to the terminal
     with stderr_to(out / "kernels.log") as terminal, progress.follow_console(console, terminal), \
-            environment({progress.CONSOLE_ENV: str(console)}):
+            environment({progress.CONSOLE_ENV: str(console.resolve())}):
         runs = sweep(args.notebook, args.field, args.values, base=results, out=out, profile=args.profile,
                      data_dir=str(args.data.resolve()) if args.data else None, overrides=args.set)
     for run in runs:
