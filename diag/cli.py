@@ -499,24 +499,15 @@ def add_experiment_command(subparsers: argparse._SubParsersAction) -> None:
 def cmd_generate(args: argparse.Namespace) -> None:
     config = config_from_args(args)
     section = getattr(config, args.generator)
+    from diag.generate.sets import make_set
+
     positives = drawn_positives(args) if getattr(args, "real_positives", None) is not None else None
-    if args.generator == "diag":
-        from diag.generate.diag import generate_diag
-
-        generate = lambda data, out, cfg: generate_diag(data, out, cfg, positives=positives)  # noqa: E731
-    elif args.generator == "memseg":
-        from diag.generate.memseg import generate_memseg as generate
-    else:
-        from diag.generate.inout import generate_inout
-
-        generate = lambda data, out, cfg: generate_inout(  # noqa: E731
-            data, out, cfg, lora_dir=args.lora_dir, positives=positives
-        )
     applied = applied_model_defaults(args, config)
     if applied:
         print(f"{section.model}: applying its diag_defaults.json: {applied}", file=sys.stderr)
     with warnings_to_stderr(UserWarning):
-        manifest = generate(args.data, args.out, section)
+        manifest = make_set(config, args.generator, args.data, args.out, positives=positives,
+                            lora_dir=getattr(args, "lora_dir", None))
     print(
         f"{args.generator}: {section.n_aug} images in {args.out}/imgs, masks in {args.out}/masks; manifest: {manifest}"
     )
@@ -549,7 +540,8 @@ def add_generate_commands(subparsers: argparse._SubParsersAction) -> None:
             p.add_argument(
                 "--lora-dir",
                 type=Path,
-                help="where the fine-tune is saved and reused (default OUT/lora); " "share one between N_aug sets",
+                help="where the fine-tune is saved and reused (default: OUT/../lora-seed<S>, beside the set, as the "
+                "book's results lay it out); share one between N_aug sets",
             )
         if name != "memseg":  # the few-shot grid's sets: GEN/<method>/k<K>-draw<S>/augmented_<N>
             source = "masks from" if name == "diag" else "fine-tune on"

@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Iterable
 
 from diag.classify.train import TrainConfig
+from diag.fid.settings import FIDConfig
 from diag.errors import ConfigError
 from diag.generate.diag import DiagConfig
 from diag.generate.inout import InOutConfig
@@ -50,20 +51,10 @@ class GridConfig:
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     val_fraction: float = 0.0  # > 0: also pick the threshold on this share of the training data
     # the few-shot scenario (beyond the paper): k real positives, drawn once per k with `positives_seed`
-    # and nested (the k = 10 draw holds the k = 5 one), beside N_aug generated ones (``diag.fewshot``)
+    # and nested (the k = 10 draw holds the k = 5 one), beside N_aug generated ones (``classify.data.draw_positives``)
     real_positives: list[int] = field(default_factory=lambda: [0, 10, 25, 50, 100, 246])
     positives_seed: int = 0
     few_shot_methods: list[str] = field(default_factory=lambda: ["none", "diag", "diag-procedural", "memseg", "inout"])
-
-
-@dataclass
-class FIDConfig:
-    dims: list[int] = field(default_factory=lambda: [64, 192])
-    batch_size: int = 50
-    device: str = "auto"
-    # KID beside FID (the paper reports none): its spread over random subsets of this size (or the smaller set's)
-    kid_subset_size: int = 50
-    kid_subsets: int = 100
 
 
 @dataclass
@@ -95,9 +86,10 @@ SECTIONS = ("data", "diag", "memseg", "inout", "classifier", "fid", "grid")
 # What the demo profile changes from the paper's values, and why (see book/differences.md).
 DEMO: dict[str, dict[str, Any]] = {
     "data": {"replica_scale": "demo"},
-    # the bundled model: a crop of the unresized image at its native 64 px; batch 4 is 1.3 s
-    # instead of 1.9 s per image on 2 CPU cores (benchmarks/generate.py)
-    "diag": {"model": DEMO_MODEL, "canvas": "crop", "batch_size": 4},
+    # the bundled model (its canvas, a crop of the unresized image at its native 64 px, its guidance and
+    # mask blur come from its diag_defaults.json: layer 3); batch 4 is 1.3 s instead of 1.9 s per image on
+    # 2 CPU cores (benchmarks/generate.py)
+    "diag": {"model": DEMO_MODEL, "batch_size": 4},
     # In&Out's recipe at demo scale: the same instance prompt, a smaller LoRA, a larger step,
     # minutes instead of hours; a 2-layer text encoder has no layer to skip; whole 224 x 632
     # images at the demo model's own (1:1) pixel scale, fine-tuned on 224-px windows of it (inout.py)
@@ -144,7 +136,7 @@ DEMO: dict[str, dict[str, Any]] = {
 def profile_config(profile: str) -> Config:
     """The settings of ``profile`` ("demo" or "paper")."""
     if profile not in PROFILES:
-        raise ConfigError(f"The `profile` parameter must be one of {PROFILES}. Got {profile!r} instead.")
+        raise ConfigError(f"profile: must be one of {PROFILES}; got {profile!r}")
     config = Config(
         profile, DataConfig(), DiagConfig(), MemSegConfig(), InOutConfig(), TrainConfig(), FIDConfig(), GridConfig()
     )
@@ -252,13 +244,16 @@ def apply_overrides(config: Config, overrides: Iterable[str]) -> Config:
 
 
 def validate(config: Config) -> None:
-    """Check every section; a section's own ``validate`` says what was expected."""
+    """Check every section; a section's own ``validate`` says what was expected, in the one form of every
+    diag error: ``where: must <rule>; got <value>`` (where: the ``section.field``, option, argument or file)."""
     for name in SECTIONS:
         section = getattr(config, name)
         if hasattr(section, "validate"):
             try:
                 section.validate()
-            except (ValueError, ConfigError) as error:
+            except ConfigError:
+                raise
+            except ValueError as error:  # a library's check inside a section's validate
                 raise ConfigError(f"{name}: {error}") from None
     if config.data.replica_scale not in ("demo", "small", "full"):
         raise ConfigError(f"data.replica_scale: must be demo, small or full; got {config.data.replica_scale!r}")
@@ -284,16 +279,6 @@ def validate(config: Config) -> None:
         )
     if not 0 <= config.grid.val_fraction < 1:
         raise ConfigError(f"grid.val_fraction: must be in [0, 1); got {config.grid.val_fraction!r}")
-    if config.fid.kid_subset_size < 2 or config.fid.kid_subsets < 1:
-        raise ConfigError(
-            f"fid: kid_subset_size must be >= 2 and kid_subsets >= 1; got {config.fid.kid_subset_size!r}, "
-            f"{config.fid.kid_subsets!r}"
-        )
-    if not config.fid.dims or not set(config.fid.dims) <= {64, 192, 768, 2048} or config.fid.batch_size < 1:
-        raise ConfigError(
-            f"fid: dims must be among 64, 192, 768, 2048 and batch_size >= 1; got {config.fid.dims!r}, "
-            f"{config.fid.batch_size!r}"
-        )
 
 
 def build_config(profile: str, overrides: Iterable[str] = ()) -> Config:

@@ -15,7 +15,7 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
         chosen = torch.device(device)
     except RuntimeError:
         raise ConfigError(
-            f"The `device` parameter must be 'auto', 'cpu', 'cuda' or 'cuda:N'. Got {device!r} instead."
+            f"device: must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got {device!r}"
         ) from None
     if chosen.type == "cuda":
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0

@@ -242,7 +242,7 @@ def grid_cells(
         raise ConfigError(f"--methods: no method given; choose among {', '.join(METHODS)}")
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
-        raise ConfigError(f"The `methods` parameter must be among {METHODS}. Got {list(methods)} instead.")
+        raise ConfigError(f"methods: must be among {METHODS}; got {list(methods)}")
     if "none" in methods and scenario == "zero-shot":
         raise ConfigError("The `none` method (no augmentation) needs real positives: full-shot or few-shot only.")
     cells = [

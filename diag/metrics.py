@@ -20,17 +20,17 @@ def _check(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarr
     scores = np.asarray(scores, dtype=np.float64).ravel()
     if labels.shape != scores.shape:
         raise DataError(
-            "The `labels` and `scores` parameters must have the same length. "
-            f"Got {labels.size} and {scores.size} instead."
+            "labels, scores: must have the same length; "
+            f"got {labels.size} and {scores.size}"
         )
     if not set(np.unique(labels)) <= {0, 1}:
-        raise DataError(f"The `labels` parameter must hold 0/1 values. Got {sorted(set(np.unique(labels)))} instead.")
+        raise DataError(f"labels: must hold 0/1 values; got {sorted(set(np.unique(labels)))}")
     if labels.sum() in (0, labels.size):
         raise DataError(
-            "The `labels` parameter must contain both positives and negatives; AP and AUROC are undefined otherwise."
+            "labels: must contain both positives and negatives; AP and AUROC are undefined otherwise."
         )
     if not np.all(np.isfinite(scores)):
-        raise DataError("The `scores` parameter must be finite.")
+        raise DataError("scores: must be finite")
     return labels, scores
 
 

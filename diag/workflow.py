@@ -137,8 +137,9 @@ class Run:
 
     def inout_lora_dir(self, draw: str | None = None) -> Path:
         """Where In&Out's fine-tune for this run's seed lives: one serves every N_aug (and one per few-shot draw)."""
-        base = self.results / "generated" / "inout"
-        return (base / draw if draw else base) / f"lora-seed{self.config.inout.seed}"
+        from diag.generate.sets import lora_folder
+
+        return lora_folder(layout.generated_dir(self.results / "generated", "inout", 0, draw), self.config.inout.seed)
 
     def inout_lora(self, k: int | None = None) -> Path:
         """In&Out's fine-tune alone (made once; the parts of its sets load it); ``k``: on a few-shot draw."""
@@ -183,29 +184,12 @@ class Run:
         part: tuple[int, int] | None = None,
         positives: list[str] | None = None,
     ) -> None:
-        """Dispatch to the method's generator (a finished set returns at once); bars go to the terminal.
-        ``positives``: a few-shot draw's real positives, the only ones DIAG's masks and In&Out's fine-tune see."""
-        progress = redirected()
-        if method in ("diag", experiments.PROCEDURAL):
-            from diag.generate.diag import generate_diag
+        """The method's generator (``generate.sets.make_set``; a finished set returns at once); bars go to the
+        terminal. ``positives``: a few-shot draw's real positives, the only ones DIAG's masks and In&Out's
+        fine-tune see."""
+        from diag.generate.sets import make_set
 
-            masks = "procedural" if method == experiments.PROCEDURAL else self.config.diag.masks
-            config = replace(self.config.diag, n_aug=n_aug, masks=masks)
-            generate_diag(self.data, out, config, progress=progress, part=part, positives=positives)
-        elif method == "memseg":
-            from diag.generate.memseg import generate_memseg
-
-            generate_memseg(self.data, out, replace(self.config.memseg, n_aug=n_aug), progress=progress)
-        elif method == "inout":
-            from diag.generate.inout import generate_inout
-
-            config = replace(self.config.inout, n_aug=n_aug)
-            lora_dir = self.inout_lora_dir(out.parent.name if positives is not None else None)
-            generate_inout(self.data, out, config, progress=progress, lora_dir=lora_dir, part=part, positives=positives)
-        else:
-            raise ConfigError(
-                f"The `method` parameter must be one of {experiments.ZERO_SHOT_METHODS}. " f"Got {method!r} instead."
-            )
+        make_set(self.config, method, self.data, out, n_aug, positives=positives, part=part, progress=redirected())
 
     def generate_all(self) -> pd.DataFrame:
         """Every method's set at every N_aug; one row each with its image count."""

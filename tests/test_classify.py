@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -99,7 +98,7 @@ def test_bf16_trains_the_resnet_channels_last_and_is_recorded(replica: Path, gen
     assert conv.dtype == torch.float32 and conv.is_contiguous(memory_format=torch.channels_last)
     assert config.recorded()["mixed_precision"] == "bf16"  # rows made in bf16 are never averaged with float32 ones
     assert "mixed_precision" not in TrainConfig().recorded()  # float32: the rows made before the setting stay valid
-    with pytest.raises(ValueError, match="`mixed_precision` parameter must be one of"):
+    with pytest.raises(ValueError, match="classifier.mixed_precision: must be one of"):
         TrainConfig(mixed_precision="fp16").validate()
 
 
@@ -119,9 +118,9 @@ def test_demo_classifier_is_deterministic_and_reports_the_final_epoch(replica: P
 
 
 def test_config_is_validated() -> None:
-    with pytest.raises(ValueError, match="`backbone` parameter must be one of"):
+    with pytest.raises(ValueError, match="classifier.backbone: must be one of"):
         TrainConfig(backbone="vgg").validate()
-    with pytest.raises(ValueError, match="`epochs` parameter must be >= 1"):
+    with pytest.raises(ValueError, match="classifier.epochs: must be >= 1"):
         TrainConfig(epochs=0).validate()
 
 

@@ -63,7 +63,9 @@ def test_a_models_own_defaults_apply_unless_set(tmp_path: Path) -> None:
     # on top of the demo profile, another model does not inherit the bundled model's defaults
     (model / "diag_defaults.json").write_text('{"guidance": 2.5}')
     config = build_config("demo", [f"diag.model={model}"])
-    assert (config.diag.guidance, config.diag.mask_blur, config.diag.canvas) == (2.5, 0.0, "crop")  # crop: the profile's
+    # nor its canvas: "crop" is the bundled model's (its diag_defaults.json), written there only
+    assert (config.diag.guidance, config.diag.mask_blur, config.diag.canvas) == (2.5, 0.0, "release")
+    assert build_config("demo").diag.canvas == "crop"
     config = build_config("demo", ["diag.model=some/hub-model"])
     assert (config.diag.guidance, config.diag.mask_blur) == (20.0, 0.0)
     assert build_config("demo", ["diag.mask_blur=4"]).diag.mask_blur == 4.0

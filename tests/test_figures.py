@@ -6,9 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
-import numpy as np
 import pandas as pd
-import pytest
 
 from diag.chapters import report
 from diag.chapters.style import MIN_LABEL_PX, number, readable, smallest_label_px

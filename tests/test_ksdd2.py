@@ -18,7 +18,7 @@ def test_reader_ignores_copy_pair(official_ksdd2: Path) -> None:
 
 
 def test_reader_rejects_unknown_split(official_ksdd2: Path) -> None:
-    with pytest.raises(ValueError, match="`split` parameter"):
+    with pytest.raises(ValueError, match="split: must be one of"):
         read_official_split(official_ksdd2, "val")
 
 

@@ -72,7 +72,7 @@ def training_set(
 
     ``positives``: the few-shot scenario's real positives (ids from ``draw_positives``)."""
     if scenario not in SCENARIOS:
-        raise ConfigError(f"The `scenario` parameter must be one of {SCENARIOS}. Got {scenario!r} instead.")
+        raise ConfigError(f"scenario: must be one of {SCENARIOS}; got {scenario!r}")
     if (scenario == "few-shot") != (positives is not None):
         raise ConfigError("the few-shot scenario, and only it, takes `positives` (the ids of its real positives)")
     negatives, real = split_by_label(read_manifest(data, "train"))

@@ -39,8 +39,8 @@ def build_resnet50(weights: str | Path = "imagenet") -> nn.Module:
         path = Path(weights)
         if not path.is_file():
             raise ConfigError(
-                f"The `weights` parameter must be 'imagenet', 'none' or a state-dict file. "
-                f"Got {str(weights)!r}, which does not exist."
+                f"weights: must be 'imagenet', 'none' or a state-dict file; "
+                f"got {str(weights)!r}, which does not exist"
             )
         network = torchvision.models.resnet50(weights=None)
         state = {k: v for k, v in read_state_dict(path).items() if not k.startswith("fc.")}

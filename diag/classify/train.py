@@ -51,26 +51,26 @@ class TrainConfig:
 
     def validate(self) -> None:
         if self.backbone not in BACKBONES:
-            raise ConfigError(f"The `backbone` parameter must be one of {BACKBONES}. Got {self.backbone!r} instead.")
+            raise ConfigError(f"classifier.backbone: must be one of {BACKBONES}; got {self.backbone!r}")
         if self.input_size not in INPUT_SIZES:
             raise ConfigError(
-                f"The `input_size` parameter must be one of {tuple(INPUT_SIZES)}. Got {self.input_size!r} instead."
+                f"classifier.input_size: must be one of {tuple(INPUT_SIZES)}; got {self.input_size!r}"
             )
         for name in ("epochs", "batch_size", "head_hidden", "head_top_k"):
             if int(getattr(self, name)) < 1:
-                raise ConfigError(f"The `{name}` parameter must be >= 1. Got {getattr(self, name)!r} instead.")
+                raise ConfigError(f"classifier.{name}: must be >= 1; got {getattr(self, name)!r}")
         if not (math.isfinite(self.lr) and self.lr > 0):
-            raise ConfigError(f"The `lr` parameter must be a finite number > 0. Got {self.lr!r} instead.")
+            raise ConfigError(f"classifier.lr: must be a finite number > 0; got {self.lr!r}")
         if self.mixed_precision not in PRECISIONS:
             raise ConfigError(
-                f"The `mixed_precision` parameter must be one of {PRECISIONS}. Got {self.mixed_precision!r} instead."
+                f"classifier.mixed_precision: must be one of {PRECISIONS}; got {self.mixed_precision!r}"
             )
         if self.seed < 0:
-            raise ConfigError(f"The `seed` parameter must be >= 0. Got {self.seed!r} instead.")
+            raise ConfigError(f"classifier.seed: must be >= 0; got {self.seed!r}")
         if str(self.weights) not in ("imagenet", "none") and not Path(self.weights).is_file():
             raise ConfigError(
-                f"The `weights` parameter must be 'imagenet', 'none' or a ResNet-50 state-dict file. "
-                f"Got {str(self.weights)!r}, which is not a file."
+                f"classifier.weights: must be 'imagenet', 'none' or a ResNet-50 state-dict file; "
+                f"got {str(self.weights)!r}, which is not a file"
             )
 
     def recorded(self) -> dict:

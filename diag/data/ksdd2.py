@@ -142,7 +142,7 @@ def scan_split(split_dir: Path) -> tuple[list[Path], list[Path], list[Path]]:
 def read_official_split(root: Path | str, split: str) -> list[Sample]:
     """Samples of one split of the official layout, labels read from the masks."""
     if split not in SPLITS:
-        raise ConfigError(f"The `split` parameter must be one of {SPLITS}. Got {split!r} instead.")
+        raise ConfigError(f"split: must be one of {SPLITS}; got {split!r}")
     images, _, _ = scan_split(Path(root) / split)
     samples = []
     for image_path in images:

@@ -261,7 +261,7 @@ class ReplicaInfo:
 def synthesize(out: Path | str, *, scale: str = "demo", seed: int = 0, progress: bool = True) -> ReplicaInfo:
     """Write the replica into ``out`` (prepared layout), plus ``replica.json`` and ``contact_sheet.png``."""
     if scale not in SCALES:
-        raise ConfigError(f"The `scale` parameter must be one of {sorted(SCALES)}. Got {scale!r} instead.")
+        raise ConfigError(f"scale: must be one of {sorted(SCALES)}; got {scale!r}")
     if not isinstance(seed, int) or seed < 0:
         raise ConfigError(f"--seed: must be a whole number >= 0 (it seeds numpy's generators); got {seed!r}")
     out = Path(out)

@@ -155,7 +155,7 @@ def pretrain(
     """
     if config.stop_at is not None and not 0 < config.stop_at <= config.steps:
         raise ConfigError(
-            f"The `stop_at` parameter must be in [1, steps={config.steps}]. Got {config.stop_at!r} instead."
+            f"stop_at: must be in [1, steps={config.steps}]; got {config.stop_at!r}"
         )
     out = claim_folder(Path(out))
     torch.set_num_threads(config.threads)

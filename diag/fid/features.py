@@ -25,6 +25,7 @@ from diag.files import write_atomic
 from diag.fid.frechet import fid_from_features
 from diag.fid.inception import BLOCK_INDEX_BY_DIM, FIDInception, load_fid_inception
 from diag.progress import bar as progress_bar
+from diag.fid.settings import DEFAULTS, DIMS
 
 CACHE_VERSION = "fid-inception-2015-12-05"
 
@@ -55,7 +56,7 @@ def extract_features(
     paths: Sequence[Path],
     model: FIDInception,
     *,
-    batch_size: int = 50,
+    batch_size: int = DEFAULTS.batch_size,
     cache_dir: Path | None = None,
     progress: bool = True,
 ) -> dict[int, np.ndarray]:
@@ -125,9 +126,9 @@ def compute_fid(
     real: Path | str,
     generated: Path | str,
     *,
-    dims: Sequence[int] = (64, 192),
-    batch_size: int = 50,
-    device: str | torch.device = "cpu",
+    dims: Sequence[int] = DIMS,
+    batch_size: int = DEFAULTS.batch_size,
+    device: str | torch.device = DEFAULTS.device,
     cache_dir: Path | None = None,
     model: FIDInception | None = None,
     progress: bool = True,
@@ -142,9 +143,9 @@ def folder_features(
     real: Path | str,
     generated: Path | str,
     *,
-    dims: Sequence[int] = (64, 192),
-    batch_size: int = 50,
-    device: str | torch.device = "cpu",
+    dims: Sequence[int] = DIMS,
+    batch_size: int = DEFAULTS.batch_size,
+    device: str | torch.device = DEFAULTS.device,
     cache_dir: Path | None = None,
     model: FIDInception | None = None,
     progress: bool = True,
@@ -152,7 +153,7 @@ def folder_features(
     """The Inception features of two image folders at each dimension (FID and KID read the same ones)."""
     bad = [d for d in dims if d not in BLOCK_INDEX_BY_DIM]
     if bad or not dims:
-        raise ConfigError(f"The `dims` parameter must be among {sorted(BLOCK_INDEX_BY_DIM)}. Got {list(dims)} instead.")
+        raise ConfigError(f"dims: must be among {sorted(BLOCK_INDEX_BY_DIM)}; got {list(dims)}")
     real_paths, gen_paths = list_images(real), list_images(generated)
     model = model or load_fid_inception(tuple(dims), device)
     kwargs = dict(batch_size=batch_size, cache_dir=cache_dir, progress=progress)

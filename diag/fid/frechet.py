@@ -70,8 +70,8 @@ def fid_from_features(feats_a: np.ndarray, feats_b: np.ndarray) -> float:
     feats_a, feats_b = np.asarray(feats_a, np.float64), np.asarray(feats_b, np.float64)
     if feats_a.ndim != 2 or feats_b.ndim != 2 or feats_a.shape[1] != feats_b.shape[1]:
         raise DataError(
-            "The `feats_a` and `feats_b` parameters of fid_from_features must be 2-D arrays with "
-            f"the same number of columns. Got shapes {feats_a.shape} and {feats_b.shape} instead."
+            "feats_a, feats_b: must be 2-D arrays with "
+            f"the same number of columns; got shapes {feats_a.shape} and {feats_b.shape}"
         )
     n, d = min(len(feats_a), len(feats_b)), feats_a.shape[1]
     if n < 2:

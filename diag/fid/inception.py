@@ -34,6 +34,7 @@ from torchvision.models.inception import BasicConv2d, InceptionB, InceptionD
 
 from diag.errors import ConfigError
 from diag.files import file_digest
+from diag.fid.settings import DEFAULTS, DIMS
 
 FID_HELPER_FILE = "default_1.pt"
 FID_HELPER_SHA1 = "a16e4d89c0ecbc17a915dd76ea9e41211aa82562"
@@ -184,11 +185,11 @@ class FIDInception(nn.Module):
     scale to [-1, 1]. Only the blocks up to the largest requested dimension are built/run.
     """
 
-    def __init__(self, state_dict: dict[str, torch.Tensor], dims: tuple[int, ...] = (64, 192)) -> None:
+    def __init__(self, state_dict: dict[str, torch.Tensor], dims: tuple[int, ...] = DIMS) -> None:
         super().__init__()
         unknown = [d for d in dims if d not in BLOCK_INDEX_BY_DIM]
         if unknown or not dims:
-            raise ConfigError(f"The `dims` parameter must be among {sorted(BLOCK_INDEX_BY_DIM)}. Got {dims!r} instead.")
+            raise ConfigError(f"dims: must be among {sorted(BLOCK_INDEX_BY_DIM)}; got {dims!r}")
         self.dims = tuple(sorted(dims))
         last = max(BLOCK_INDEX_BY_DIM[d] for d in dims)
         self.layers = frozen_layers(state_dict, [n for block in BLOCKS[: last + 1] for n in block])
@@ -208,7 +209,9 @@ class FIDInception(nn.Module):
         return out
 
 
-def load_fid_inception(dims: tuple[int, ...] = (64, 192), device: str | torch.device = "cpu") -> FIDInception:
-    """The FID Inception with offline weights, ready for feature extraction."""
+def load_fid_inception(dims: tuple[int, ...] = DIMS, device: str | torch.device = DEFAULTS.device) -> FIDInception:
+    """The FID Inception with offline weights, ready for feature extraction (``device``: as ``--device``)."""
+    from diag.devices import resolve_device
+
     state = load_state_dict()
-    return FIDInception(state, dims).to(device)
+    return FIDInception(state, dims).to(resolve_device(device))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from diag.errors import DataError
+from diag.fid.settings import DEFAULTS
 
 
 def polynomial_kernel(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -46,7 +47,11 @@ def kid(real: np.ndarray, generated: np.ndarray) -> float:
 
 
 def kid_subsets(
-    real: np.ndarray, generated: np.ndarray, subset_size: int = 50, subsets: int = 100, seed: int = 0
+    real: np.ndarray,
+    generated: np.ndarray,
+    subset_size: int = DEFAULTS.kid_subset_size,
+    subsets: int = DEFAULTS.kid_subsets,
+    seed: int = 0,
 ) -> tuple[float, float, int]:
     """Mean and standard deviation of KID over ``subsets`` random subsets of each set (drawn without
     replacement, ``subset_size`` or the smaller set's size); returns (mean, std, size used)."""

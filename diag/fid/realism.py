@@ -23,6 +23,7 @@ import torch
 
 from diag.data.ksdd2 import list_images, load_image, load_mask, read_manifest
 from diag.errors import MissingResult
+from diag.fid.settings import DEFAULTS
 
 DIM = 2048
 FOLDS = 5
@@ -110,7 +111,7 @@ def realism_table(
     methods: Sequence[str],
     *,
     compute: bool = True,
-    device: str = "cpu",
+    device: str = DEFAULTS.device,
 ) -> pd.DataFrame:
     """Per method: the probe's AUROC on defect crops and on whole images, against the training positives."""
     from diag.data.fingerprint import data_fingerprint

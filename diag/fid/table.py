@@ -23,6 +23,7 @@ from diag.files import write_csv_atomic
 from diag.layout import generated_dir, method_set, set_fingerprint
 from diag.methods import GENERATORS
 from diag.files import new_folder, refuse_foreign_folder
+from diag.fid.settings import DEFAULTS, DIMS
 
 
 def table_path(results: Path | str, n_aug: int) -> Path:
@@ -77,14 +78,14 @@ def fid_table(
     results: Path | str,
     n_aug: int,
     *,
-    dims: Sequence[int] = (64, 192),
+    dims: Sequence[int] = DIMS,
     methods: Sequence[str] = GENERATORS,
     compute: bool = True,
-    device: str = "cpu",
-    batch_size: int = 50,
+    device: str = DEFAULTS.device,
+    batch_size: int = DEFAULTS.batch_size,
     progress: bool = False,
-    kid_subset_size: int = 50,
-    kid_subsets: int = 100,
+    kid_subset_size: int = DEFAULTS.kid_subset_size,
+    kid_subsets: int = DEFAULTS.kid_subsets,
 ) -> pd.DataFrame:
     """FID and KID (``dims``, and FID-2048 where N allows) of ``results/generated/<method>/augmented_<n_aug>``;
     KID on the whole sets and its mean and std over ``kid_subsets`` random subsets of ``kid_subset_size``."""

@@ -33,7 +33,14 @@ from PIL import Image
 
 from diag.data.ksdd2 import HEIGHT, WIDTH, load_mask, read_manifest, split_by_label
 from diag.errors import ConfigError, DataError
-from diag.generate.loading import SAMPLERS, check_steps, load_diffusers_pipeline, model_fingerprint, with_sampler
+from diag.generate.loading import (
+    SAMPLERS,
+    check_steps,
+    load_diffusers_pipeline,
+    model_fingerprint,
+    native_resolution,
+    with_sampler,
+)
 from diag.generate.masks import folder_masks, gt_masks, procedural_mask
 from diag.generate.output import MAX_IMAGES, OutputWriter, recorded_settings
 from diag.generate.plan import PlanItem, release_plan
@@ -67,30 +74,30 @@ class DiagConfig:
 
     def validate(self) -> None:
         if self.sampler not in SAMPLERS:
-            raise ConfigError(f"The `sampler` parameter must be one of {SAMPLERS}. Got {self.sampler!r} instead.")
+            raise ConfigError(f"diag.sampler: must be one of {SAMPLERS}; got {self.sampler!r}")
         if self.canvas not in CANVASES:
-            raise ConfigError(f"The `canvas` parameter must be one of {CANVASES}. Got {self.canvas!r} instead.")
+            raise ConfigError(f"diag.canvas: must be one of {CANVASES}; got {self.canvas!r}")
         if not 0 < self.strength <= 1:
-            raise ConfigError(f"The `strength` parameter must be in (0, 1]. Got {self.strength!r} instead.")
+            raise ConfigError(f"diag.strength: must be in (0, 1]; got {self.strength!r}")
         if not (math.isfinite(self.guidance) and self.guidance >= 1):
             raise ConfigError(
-                f"The `guidance` parameter must be a finite number >= 1 (1 = no guidance). "
-                f"Got {self.guidance!r} instead."
+                f"diag.guidance: must be a finite number >= 1 (1 = no guidance); "
+                f"got {self.guidance!r}"
             )
         for name in ("n_aug", "steps", "batch_size"):
             if int(getattr(self, name)) < 1:
-                raise ConfigError(f"The `{name}` parameter must be >= 1. Got {getattr(self, name)!r} instead.")
+                raise ConfigError(f"diag.{name}: must be >= 1; got {getattr(self, name)!r}")
         if self.n_aug > MAX_IMAGES:
-            raise ConfigError(f"The `n_aug` parameter must be at most {MAX_IMAGES:,}. Got {self.n_aug!r} instead.")
+            raise ConfigError(f"diag.n_aug: must be at most {MAX_IMAGES:,}; got {self.n_aug!r}")
         if not (math.isfinite(self.mask_blur) and self.mask_blur >= 0):
-            raise ConfigError(f"The `mask_blur` parameter must be a number >= 0. Got {self.mask_blur!r} instead.")
+            raise ConfigError(f"diag.mask_blur: must be a number >= 0; got {self.mask_blur!r}")
         for name in ("seed", "padding_mask_crop"):
             if int(getattr(self, name)) < 0:
-                raise ConfigError(f"The `{name}` parameter must be >= 0. Got {getattr(self, name)!r} instead.")
+                raise ConfigError(f"diag.{name}: must be >= 0; got {getattr(self, name)!r}")
         if int(self.steps * self.strength) < 1:  # diffusers runs int(steps x strength) steps
             raise ConfigError(
-                f"The `steps` parameter times `strength` must give at least one step. Got steps {self.steps} "
-                f"x strength {self.strength} = {self.steps * self.strength:g} instead."
+                f"diag.steps: times diag.strength must give at least one step; got steps {self.steps} "
+                f"x strength {self.strength} = {self.steps * self.strength:g}"
             )
 
 
@@ -105,11 +112,6 @@ def load_pipeline(model: str, device: torch.device):
         fp16_variant=fp16,
         require_inpainting=True,
     )
-
-
-def native_resolution(pipe) -> int:
-    """The model's training resolution: 1024 for SDXL."""
-    return int(pipe.unet.config.sample_size * pipe.vae_scale_factor)
 
 
 def canvas_size(pipe, canvas: str) -> tuple[int, int]:

@@ -55,8 +55,14 @@ from PIL import Image
 from diag.data.ksdd2 import HEIGHT, WIDTH, load_image, read_manifest, split_by_label
 from diag.errors import ConfigError, DataError
 from diag.files import MARKER, refuse_foreign_folder, write_text_atomic
-from diag.generate.diag import native_resolution
-from diag.generate.loading import SAMPLERS, check_steps, load_diffusers_pipeline, model_fingerprint, with_sampler
+from diag.generate.loading import (
+    SAMPLERS,
+    check_steps,
+    load_diffusers_pipeline,
+    model_fingerprint,
+    native_resolution,
+    with_sampler,
+)
 from diag.generate.output import MAX_IMAGES, OutputWriter, recorded_settings, refuse_mixed_settings
 from diag.generate.plan import noise_seed
 from diag.progress import bar as progress_bar, step
@@ -131,41 +137,41 @@ class InOutConfig:
         for name in positive:
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ConfigError(
-                    f"The `{name}` parameter must be an integer >= 1. Got {getattr(self, name)!r} instead."
+                    f"inout.{name}: must be an integer >= 1; got {getattr(self, name)!r}"
                 )
         for name in ("seed", "conv_rank"):
             if getattr(self, name) < 0:
-                raise ConfigError(f"The `{name}` parameter must be >= 0. Got {getattr(self, name)!r} instead.")
+                raise ConfigError(f"inout.{name}: must be >= 0; got {getattr(self, name)!r}")
         if self.n_aug > MAX_IMAGES:
-            raise ConfigError(f"The `n_aug` parameter must be at most {MAX_IMAGES:,}. Got {self.n_aug!r} instead.")
+            raise ConfigError(f"inout.n_aug: must be at most {MAX_IMAGES:,}; got {self.n_aug!r}")
         if self.train_steps is not None and self.train_steps < 1:
-            raise ConfigError(f"The `train_steps` parameter must be >= 1 or None. Got {self.train_steps!r} instead.")
+            raise ConfigError(f"inout.train_steps: must be >= 1 or None; got {self.train_steps!r}")
         if self.resolution is not None and (self.resolution < 8 or self.resolution % 8):
             raise ConfigError(
-                f"The `resolution` parameter must be a multiple of 8 (or None). Got {self.resolution!r} instead."
+                f"inout.resolution: must be a multiple of 8 (or None); got {self.resolution!r}"
             )
         for name in ("lr", "alpha", "merge_ratio", "prior_loss_weight"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
-                raise ConfigError(f"The `{name}` parameter must be a finite number > 0. Got {value!r} instead.")
+                raise ConfigError(f"inout.{name}: must be a finite number > 0; got {value!r}")
         if not (math.isfinite(self.guidance) and self.guidance >= 1):
-            raise ConfigError(f"The `guidance` parameter must be a finite number >= 1. Got {self.guidance!r} instead.")
+            raise ConfigError(f"inout.guidance: must be a finite number >= 1; got {self.guidance!r}")
         if not (math.isfinite(self.noise_offset) and self.noise_offset >= 0):
-            raise ConfigError(f"The `noise_offset` parameter must be >= 0. Got {self.noise_offset!r} instead.")
+            raise ConfigError(f"inout.noise_offset: must be >= 0; got {self.noise_offset!r}")
         if self.min_snr_gamma is not None and not self.min_snr_gamma > 0:
-            raise ConfigError(f"The `min_snr_gamma` parameter must be > 0 or None. Got {self.min_snr_gamma!r} instead.")
+            raise ConfigError(f"inout.min_snr_gamma: must be > 0 or None; got {self.min_snr_gamma!r}")
         if self.canvas not in CANVASES:
-            raise ConfigError(f"The `canvas` parameter must be one of {CANVASES}. Got {self.canvas!r} instead.")
+            raise ConfigError(f"inout.canvas: must be one of {CANVASES}; got {self.canvas!r}")
         if self.sampler not in SAMPLERS:
-            raise ConfigError(f"The `sampler` parameter must be one of {SAMPLERS}. Got {self.sampler!r} instead.")
+            raise ConfigError(f"inout.sampler: must be one of {SAMPLERS}; got {self.sampler!r}")
         if self.mixed_precision not in PRECISIONS:
             raise ConfigError(
-                f"The `mixed_precision` parameter must be one of {PRECISIONS}. Got {self.mixed_precision!r} instead."
+                f"inout.mixed_precision: must be one of {PRECISIONS}; got {self.mixed_precision!r}"
             )
         if self.resolution is not None:
             check_window(self.resolution, self.canvas)
         if self.optimizer not in OPTIMIZERS:
-            raise ConfigError(f"The `optimizer` parameter must be one of {OPTIMIZERS}. Got {self.optimizer!r} instead.")
+            raise ConfigError(f"inout.optimizer: must be one of {OPTIMIZERS}; got {self.optimizer!r}")
 
     def total_steps(self, n_positives: int) -> int:
         """Optimiser steps: ``train_steps``, or epochs x repeats over the positives (KSDD2: 10,250)."""
@@ -176,8 +182,8 @@ def check_window(resolution: int, canvas: str) -> None:
     """The ``"full"`` canvas cuts square windows from the images: they must fit in 224 x 632."""
     if canvas == "full" and resolution > min(HEIGHT, WIDTH):
         raise ConfigError(
-            f"The `resolution` parameter must be at most {min(HEIGHT, WIDTH)} with canvas 'full' (square windows cut "
-            f"from {WIDTH} x {HEIGHT} images). Got {resolution!r} instead; set inout.resolution or use canvas 'square'."
+            f"inout.resolution: must be at most {min(HEIGHT, WIDTH)} with canvas 'full' (square windows cut "
+            f"from {WIDTH} x {HEIGHT} images; or use canvas 'square'); got {resolution!r}"
         )
 
 

@@ -160,3 +160,8 @@ def with_sampler(pipe, sampler: str):
     copy = type(pipe)(**pipe.components | {"scheduler": scheduler}, **flags)
     copy.set_progress_bar_config(disable=True)
     return copy
+
+
+def native_resolution(pipe) -> int:
+    """The model's training resolution (1024 for SDXL, 512 for SD-1.5): DIAG's canvas and In&Out's windows."""
+    return int(pipe.unet.config.sample_size * pipe.vae_scale_factor)

@@ -44,18 +44,18 @@ class MemSegConfig:
 
     def validate(self) -> None:
         if not 1 <= self.n_aug <= MAX_IMAGES:
-            raise ConfigError(f"The `n_aug` parameter must be in 1..{MAX_IMAGES:,}. Got {self.n_aug!r} instead.")
+            raise ConfigError(f"memseg.n_aug: must be in 1..{MAX_IMAGES:,}; got {self.n_aug!r}")
         if self.seed < 0:
-            raise ConfigError(f"The `seed` parameter must be >= 0. Got {self.seed!r} instead.")
+            raise ConfigError(f"memseg.seed: must be >= 0; got {self.seed!r}")
         if self.foreground_threshold is not None and not 0 <= self.foreground_threshold <= 255:
             raise ConfigError(
-                f"The `foreground_threshold` parameter must be a grey level in 0..255 (or None). "
-                f"Got {self.foreground_threshold!r} instead."
+                f"memseg.foreground_threshold: must be a grey level in 0..255 (or None); "
+                f"got {self.foreground_threshold!r}"
             )
         if not 0 < self.threshold < 1 or not 0 <= self.delta_min <= 1:
             raise ConfigError(
-                f"The `threshold` must be in (0, 1) and `delta_min` in [0, 1]. "
-                f"Got {self.threshold!r} and {self.delta_min!r} instead."
+                f"memseg.threshold: must be in (0, 1) and memseg.delta_min in [0, 1]; "
+                f"got {self.threshold!r} and {self.delta_min!r}"
             )
 
 

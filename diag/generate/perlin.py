@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from diag.errors import ConfigError
+
 
 def fade(t: np.ndarray) -> np.ndarray:
     """Perlin's quintic 6t^5 - 15t^4 + 10t^3: smooth (C2) blending between lattice points."""
@@ -20,7 +22,7 @@ def perlin_2d(shape: tuple[int, int], res: tuple[int, int], rng: np.random.Gener
     Values lie in about [-1, 1] (scaled by sqrt(2) as DRAEM does) and are 0 at lattice points.
     """
     if shape[0] % res[0] or shape[1] % res[1]:
-        raise ValueError(f"The `shape` {shape} must be divisible by `res` {res}.")
+        raise ConfigError(f"shape: must be divisible by res {res}; got {shape}")
     angles = 2 * np.pi * rng.random((res[0] + 1, res[1] + 1))
     gradients = np.stack([np.cos(angles), np.sin(angles)], axis=-1)
     cell = (shape[0] // res[0], shape[1] // res[1])

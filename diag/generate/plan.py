@@ -70,7 +70,7 @@ def release_plan(
     if not masks:
         raise ConfigError("the mask set is empty")
     if n_aug < 1:
-        raise ConfigError(f"The `n_aug` parameter must be >= 1. Got {n_aug!r} instead.")
+        raise ConfigError(f"n_aug: must be >= 1; got {n_aug!r}")
     rng = random.Random(seed)  # the same Mersenne Twister stream as the release's random.seed(seed)
     negatives, masks = list(negatives), list(masks)
     plan = []
