@@ -185,3 +185,18 @@ def test_the_cli_takes_a_draw_only_where_it_belongs(replica: Path, capsys: pytes
     assert "--scenario few-shot: give --real-positives K" in capsys.readouterr().err
     assert main(["generate", "diag", "--data", str(replica), "--out", "unused", "--real-positives", "999"]) == 2
     assert "so k = 999 real positives cannot be drawn" in capsys.readouterr().err
+
+
+def test_the_curve_says_when_a_gain_is_within_the_spread_and_when_the_curve_is_flat() -> None:
+    stats = curve({
+        "none": {3: (0.894, 0.014), 12: (0.922, 0.001), 49: (0.923, 0.002)},
+        "diag": {3: (0.905, 0.013), 12: (0.918, 0.007), 49: (0.925, 0.003)},
+        "diag-procedural": {0: (0.925, 0.004), 3: (0.926, 0.002), 12: (0.920, 0.005), 49: (0.922, 0.001)},
+    })
+    text = fewshot.curve_text(stats, "DEMO", 49, [])
+    assert "within the seeds' spread of no augmentation with the same 3 (+0.011, spread 0.027)" in text
+    assert "as much as no augmentation reaches with all 49 (within the seeds' spread)" in text
+    assert "procedural masks differs from it by +0.021 AP at the same k (spread 0.015): with so few shapes" in text
+    assert "nearly flat (+0.029 AP from 3 to 49 real positives)" in text and "Likely reason" in text
+    steep = curve({"none": {3: (0.5, 0.01), 49: (0.9, 0.01)}, "diag": {3: (0.6, 0.01), 49: (0.9, 0.01)}})
+    assert "nearly flat" not in fewshot.curve_text(steep, "DEMO", 49, [])
