@@ -17,6 +17,8 @@ for error outputs and papermill's exception flag before the strict build
 from __future__ import annotations
 
 import contextlib
+import functools
+import hashlib
 import json
 import os
 import shutil
@@ -131,6 +133,85 @@ def swapped_in(target: Path) -> Iterator[Path]:
         shutil.rmtree(fresh, ignore_errors=True)
 
 
+# --- a chapter executed again only when what it shows may have changed ---------------------------------
+NOT_SHOWN = ("book-build", "jobs")  # the build's own folder and the cluster's logs, inside the results folder
+
+
+def folder_state(folder: Path, skip: Sequence[str] = NOT_SHOWN) -> str:
+    """Every file under ``folder`` (but those in folders named in ``skip``) as path, size and modification
+    time, hashed: what a chapter may read, without having to know which files it reads."""
+    digest = hashlib.sha1()
+    for root, dirs, files in os.walk(folder):
+        relative = Path(root).relative_to(folder)
+        dirs[:] = sorted(d for d in dirs if d not in skip)
+        for name in sorted(files):
+            stat = os.stat(os.path.join(root, name))
+            digest.update(f"{relative / name}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+@functools.lru_cache(maxsize=1)
+def code_state() -> str:
+    """The package's own files (code, the bundled model) and the versions of the libraries a page's
+    output comes from: a change to any executes every chapter again."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    digest = hashlib.sha1(folder_state(ROOT / "diag", skip=("__pycache__",)).encode())  # not the bytecode Python writes
+    for package in ("numpy", "pandas", "matplotlib", "torch", "diffusers", "scikit-learn", "papermill", "ipykernel"):
+        try:
+            digest.update(f"{package} {version(package)}\n".encode())
+        except PackageNotFoundError:
+            digest.update(f"{package} -\n".encode())
+    return digest.hexdigest()
+
+
+def inputs_state(results: Path, parameters: dict) -> str:
+    """The results folder's state, and the data folder's where it lies outside it (the paper's KSDD2)."""
+    state = folder_state(results)
+    data = parameters.get("data_dir")
+    if data and not Path(data).resolve().is_relative_to(results.resolve()):
+        state += folder_state(Path(data))
+    return state
+
+
+def chapter_key(name: str, notebooks: Path, parameters: dict, state: str) -> str:
+    """What an executed chapter was made from: its notebook, papermill's parameters, the package and the
+    libraries (``code_state``) and the results' state (``inputs_state``). Equal keys: the same page."""
+    made = [(notebooks / f"{name}.ipynb").read_bytes().hex(), json.dumps(parameters, sort_keys=True), code_state(), state]
+    return hashlib.sha1("\n".join(made).encode()).hexdigest()
+
+
+def key_path(folder: Path, name: str) -> Path:
+    return folder / f"{name}.key.json"
+
+
+def reused_chapter(name: str, notebooks: Path, target: Path, parameters: dict, results: Path) -> float | None:
+    """When the chapter executed by the last build (in ``target``'s final folder) was made from what it
+    would be made from now, copy it into ``target`` and return its execution time; else None.
+
+    Why by hand: papermill and Jupyter Book's own cache (jupyter-cache) key a notebook by its code cells
+    only, and these pages show results computed outside the notebook."""
+    previous = target.parent / "chapters"
+    recorded = key_path(previous, name)
+    if target == previous or not recorded.is_file() or not (previous / f"{name}.ipynb").is_file():
+        return None
+    record = json.loads(recorded.read_text())
+    if record.get("key") != chapter_key(name, notebooks, parameters, inputs_state(results, parameters)):
+        return None
+    shutil.copyfile(previous / f"{name}.ipynb", target / f"{name}.ipynb")
+    shutil.copyfile(recorded, key_path(target, name))
+    return float(record.get("seconds", 0.0))
+
+
+def record_chapter_keys(chapters: dict[str, float], notebooks: Path, target: Path, parameters: dict, results: Path) -> None:
+    """After every job of the build: each chapter's key with the results as the build leaves them, which
+    is what the next build will find when nothing changed (``reused_chapter``)."""
+    state = inputs_state(results, parameters)
+    for name, seconds in chapters.items():
+        key = chapter_key(name, notebooks, parameters, state)
+        key_path(target, name).write_text(json.dumps({"key": key, "seconds": seconds}) + "\n")
+
+
 def execute_notebook(name: str, notebooks: Path, target: Path, parameters: dict) -> None:
     """Run one notebook (papermill) into ``target``; a failed or error-carrying notebook is a BuildError.
 
@@ -185,7 +266,13 @@ def write_generated_pages(book: Path) -> None:
 
 
 def write_computation_page(
-    build: Path, results: Path, source: Path, chapters: dict[str, float], workers: int, rendered: bool
+    build: Path,
+    results: Path,
+    source: Path,
+    chapters: dict[str, float],
+    workers: int,
+    rendered: bool,
+    reused: Sequence[str] = (),
 ) -> None:
     """``book/computed.md`` ("How this book was computed") from this run's records (``diag.provenance``)."""
     from diag import provenance
@@ -193,7 +280,7 @@ def write_computation_page(
     manifest = json.loads((results / "manifest.json").read_text())
     steps = provenance.read_steps(build / "steps.jsonl")
     page = provenance.computation_page(
-        manifest, chapters, steps, provenance.machine_facts(source), workers, rendered
+        manifest, chapters, steps, provenance.machine_facts(source), workers, rendered, reused
     )
     (build / "book" / "computed.md").write_text(page)
 
@@ -296,11 +383,13 @@ def reproduce(
             else:
                 plan = jobs.book_jobs(run.config, NOTEBOOKS, positives, parts=workers) if run else jobs.chapter_jobs(NOTEBOOKS)
                 records = executors.run_jobs(plan, context, executors.make_backend("inline", workers))
-            chapters = {
-                r["step"].removeprefix("chapter "): r["seconds"] for r in records if r["step"].startswith("chapter ")
-            }
+            executed = [r for r in records if r["step"].startswith("chapter ")]
+            chapters = {r["step"].removeprefix("chapter "): r["seconds"] for r in executed}
+            reused = [r["step"].removeprefix("chapter ") for r in executed if r.get("reused")]
             (fresh / "timings.json").write_text(json.dumps(chapters, indent=2) + "\n")  # the chapters' times
-        write_computation_page(build, results, source, chapters, workers, from_results)
+            if not from_results:
+                record_chapter_keys(chapters, source / "notebooks", fresh, context.parameters, results)
+        write_computation_page(build, results, source, chapters, workers, from_results, reused)
         with progress.step("Jupyter Book build"):
             index = build_book(build, Path(out))
     print(f"book built in {time.perf_counter() - start:.0f} s: {index}")

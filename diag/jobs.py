@@ -172,10 +172,15 @@ def run_job(job: Job, context: Context) -> dict:
 
     start = time.perf_counter()
     if job.action == "notebook":
-        from diag.book import execute_notebook
+        from diag.book import execute_notebook, reused_chapter
 
+        name, notebooks, target = job.args[0], Path(context.notebooks), Path(context.executed)
+        seconds = reused_chapter(name, notebooks, target, context.parameters, Path(context.results))
+        if seconds is not None:  # nothing it shows has changed since the last build executed it
+            progress.say(f"  {job.name}: unchanged since the last build, its page reused")
+            return {"step": job.name, "seconds": seconds, "reused": True, "pid": os.getpid()}
         with progress.step(job.name):
-            execute_notebook(job.args[0], Path(context.notebooks), Path(context.executed), context.parameters)
+            execute_notebook(name, notebooks, target, context.parameters)
     else:
         action = ACTIONS.get(job.action)
         if action is None:

@@ -14,6 +14,7 @@ import platform
 import subprocess
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Sequence
 
 PACKAGES = ("torch", "torchvision", "diffusers", "transformers", "peft", "accelerate", "papermill", "jupyter-book",
             "submitit", "numpy", "scikit-learn")
@@ -69,7 +70,13 @@ def read_steps(path: Path) -> list[dict]:
 
 
 def computation_page(
-    manifest: dict, chapters: dict[str, float], steps: list[dict], facts: dict, workers: int, rendered: bool
+    manifest: dict,
+    chapters: dict[str, float],
+    steps: list[dict],
+    facts: dict,
+    workers: int,
+    rendered: bool,
+    reused: Sequence[str] = (),
 ) -> str:
     """The page's MyST markdown: when, where, with what, from which data and settings, and each step's time."""
     from diag.experiments import settings_id
@@ -99,11 +106,14 @@ def computation_page(
         "## The chapters",
         "",
         "Each chapter was executed by papermill once its results existed (its time includes the kernel's start); "
-        "a chapter that fails stops the build, so every one listed here succeeded.",
+        "a chapter that fails stops the build, so every one listed here succeeded. A chapter whose notebook, "
+        "parameters, package and results folder are as the last build left them is not executed again: that "
+        "build's page is reused (its time is that build's).",
         "",
         "| chapter | status | seconds |",
         "|---|---|---|",
-        *[f"| {name} | executed | {seconds:.1f} |" for name, seconds in chapters.items()],
+        *[f"| {name} | {'reused (unchanged)' if name in reused else 'executed'} | {seconds:.1f} |"
+          for name, seconds in chapters.items()],
         "",
         "## Each step",
         "",

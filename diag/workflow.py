@@ -446,7 +446,10 @@ def write_manifest(run: Run) -> None:
         "diag_version": __version__,
         "config": run.config.to_dict(),
     }
-    write_text_atomic(run.results / "manifest.json", json.dumps(manifest, indent=2, default=str) + "\n")
+    text = json.dumps(manifest, indent=2, default=str) + "\n"
+    path = run.results / "manifest.json"
+    if not path.is_file() or path.read_text() != text:  # unchanged: left as it is (a chapter's page is reused)
+        write_text_atomic(path, text)
 
 
 def checked_inputs(
@@ -456,7 +459,7 @@ def checked_inputs(
     checked before anything is written; the paper profile refuses to run without data."""
     config = build_config(profile, overrides)
     if data_dir is not None:
-        config = replace(config, data=replace(config.data, path=str(data_dir)))
+        config = replace(config, data=replace(config.data, path=str(Path(data_dir).resolve())))  # one record, however named
     if config.data.path is not None:
         data = Path(config.data.path)
         read_manifest(data, "train")  # a one-line error when it is not a prepared folder

@@ -53,3 +53,17 @@ def test_writer_resume_bookkeeping(tmp_path: Path) -> None:
     writer.image_path(1).unlink()  # a crash after the row but before the image: redo index 1
     assert writer.done() == {0}
     assert not list((tmp_path / "gen").rglob(".*"))
+
+
+def test_a_finished_set_read_again_leaves_its_manifest_untouched(replica: Path, tmp_path: Path) -> None:
+    """The book reuses a chapter's page only when no results file changed: finishing a finished set writes nothing."""
+    from diag.testing import copied_set
+
+    positives = [s.image_path for s in read_manifest(replica, "test") if s.is_positive][:2]
+    out = copied_set(replica, tmp_path / "set", positives, "memseg")
+    before = (out / "manifest.csv").stat().st_mtime_ns
+    OutputWriter(out).finish()
+    assert (out / "manifest.csv").stat().st_mtime_ns == before
+    (out / "manifest.csv").write_text("index\n")  # damaged: rewritten from the rows
+    OutputWriter(out).finish()
+    assert len((out / "manifest.csv").read_text().splitlines()) == 3

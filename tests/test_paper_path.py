@@ -99,9 +99,11 @@ def test_each_unit_ran_as_a_job_of_its_own(paper_run: dict[str, Path]) -> None:
     results = paper_run["results"]
     logs = sorted((results / "jobs").glob("*/*_log.err"))
     started = [log.read_text().split("'")[1] for log in logs if "started on" in log.read_text()]
-    assert "In&Out fine-tune" in started and "cell zero-shot inout 4 0" in started and "FID table at N_aug 4" in started
+    assert "In&Out fine-tune" in started and "cell zero-shot inout 4 0 0" in started and "FID table at N_aug 4" in started
+    assert "In&Out fine-tune k1-draw0" in started and "cell few-shot inout 4 0 1" in started
     assert not any(name.startswith("chapter") for name in started)  # the chapters execute here, on the results
-    for scenario, cells in (("zero-shot", 4), ("full-shot", 4)):  # each cell's row file merged into results.csv
+    # each cell's row file merged into results.csv; few-shot: 2 methods at k = 0, 5 at k = 1 and at k = 3
+    for scenario, cells in (("zero-shot", 4), ("full-shot", 4), ("few-shot", 12)):
         assert len(pd.read_csv(results / scenario / "results.csv")) == cells
         assert not list((results / scenario / "rows").glob("*.csv"))
 

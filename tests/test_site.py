@@ -7,6 +7,7 @@ Needs Debian's ``chromium`` (.ci/run installs it); skipped where it is missing.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -191,6 +192,33 @@ def test_how_this_book_was_computed_lists_every_chapter_and_every_step(site: Pat
     assert "fingerprint sha1:" in text and "torch 2." in text and "one torch thread each" in text
     for chapter in ("04-zero-shot", "05-full-shot", "06-fid"):  # each results page links to it
         assert 'href="../computed.html"' in (site / "book" / "chapters" / f"{chapter}.html").read_text(), chapter
+
+
+def test_a_rebuild_with_nothing_changed_reuses_every_chapter(site: Path, replica: Path, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from diag.book import ROOT, notebook_parameters, reused_chapter
+
+    root = site.parent
+    monkeypatch.chdir(root)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    reproduce("demo", Path("results"), out=Path("site-again"), data=replica, overrides=TINY)
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", (root / "site-again" / "book" / "computed.html").read_text()))
+    for chapter in CHAPTERS:
+        assert re.search(rf"{chapter} reused \(unchanged\) \d+\.\d", text), chapter
+    assert (root / "site-again" / "book" / "chapters" / "04-zero-shot.html").is_file()
+    # any file of the results folder changed: the chapter is executed again
+    parameters = notebook_parameters("demo", Path("results"), True, {"data_dir": str(replica.resolve()),
+                                                                     "overrides": TINY})
+    target = root / "results" / "book-build" / "book" / ".chapters.probe"
+    target.mkdir()
+    assert reused_chapter("04-zero-shot", ROOT / "notebooks", target, parameters, root / "results") is not None
+    table = root / "results" / "zero-shot" / "results.csv"
+    os.utime(table, ns=(table.stat().st_atime_ns, table.stat().st_mtime_ns + 1))
+    assert reused_chapter("04-zero-shot", ROOT / "notebooks", target, parameters, root / "results") is None
+    changed = {**parameters, "overrides": [*TINY, "classifier.epochs=3"]}
+    os.utime(table, ns=(table.stat().st_atime_ns, table.stat().st_mtime_ns - 1))
+    assert reused_chapter("04-zero-shot", ROOT / "notebooks", target, parameters, root / "results") is not None
+    assert reused_chapter("04-zero-shot", ROOT / "notebooks", target, changed, root / "results") is None
 
 
 def test_each_chapter_names_its_source_notebook_and_a_local_build_offers_no_launch_link(site: Path) -> None:

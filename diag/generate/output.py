@@ -167,17 +167,18 @@ class OutputWriter:
         return [json.loads(self.meta_path(i).read_text()) for i in sorted(self.done())]
 
     def finish(self) -> Path:
-        """(Re)write manifest.csv from the finished rows, sorted by index."""
+        """(Re)write manifest.csv from the finished rows, sorted by index; left as it is when unchanged
+        (a finished set read again changes nothing, so the book's pages built from it stay valid)."""
         rows = self.rows()
         fields = list(dict.fromkeys(k for r in rows for k in r))
-
-        def write(path: Path) -> None:
-            with path.open("w", newline="") as handle:
-                writer = csv.DictWriter(handle, fieldnames=fields)
-                writer.writeheader()
-                writer.writerows(rows)
-
-        return write_atomic(self.manifest, write)
+        text = io.StringIO(newline="")
+        writer = csv.DictWriter(text, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+        data = text.getvalue().encode()
+        if self.manifest.is_file() and self.manifest.read_bytes() == data:
+            return self.manifest
+        return write_atomic(self.manifest, lambda path: path.write_bytes(data))
 
     @contextlib.contextmanager
     def interruptible(self) -> Iterator[None]:
