@@ -198,5 +198,9 @@ def test_the_curve_says_when_a_gain_is_within_the_spread_and_when_the_curve_is_f
     assert "as much as no augmentation reaches with all 49 (within the seeds' spread)" in text
     assert "procedural masks differs from it by +0.021 AP at the same k (spread 0.015): with so few shapes" in text
     assert "nearly flat (+0.029 AP from 3 to 49 real positives)" in text and "Likely reason" in text
-    steep = curve({"none": {3: (0.5, 0.01), 49: (0.9, 0.01)}, "diag": {3: (0.6, 0.01), 49: (0.9, 0.01)}})
-    assert "nearly flat" not in fewshot.curve_text(steep, "DEMO", 49, [])
+    steep = curve({"none": {3: (0.5, 0.01), 49: (0.9, 0.01)}, "diag": {3: (0.6, 0.01), 49: (0.9, 0.01)},
+                   "memseg": {0: (0.4, 0.01), 3: (0.45, 0.01), 49: (0.85, 0.01)}})
+    text = fewshot.curve_text(steep, "DEMO", 49, [])
+    assert "nearly flat" not in text
+    assert "MemSeg adds no AP beyond the seeds' spread at any k where both ran, and lowers it beyond that spread " \
+           "at k = 3, 49" in text

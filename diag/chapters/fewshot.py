@@ -70,6 +70,13 @@ def stops_adding(stats: pd.DataFrame, method: str) -> tuple[str, int | None]:
     return "from", int(ks[last + 1])
 
 
+def lowers(stats: pd.DataFrame, method: str) -> list[int]:
+    """The k at which ``method``'s set lowers AP below no augmentation's by more than the seeds' spread."""
+    ours, base = method_curve(stats, method), method_curve(stats, "none")
+    return [int(k) for k in ours.index if k in base.index
+            and base.loc[k, "ap_mean"] - ours.loc[k, "ap_mean"] > ours.loc[k, "ap_std"] + base.loc[k, "ap_std"]]
+
+
 def worth(stats: pd.DataFrame, method: str) -> tuple[int, float, float | None]:
     """(k, AP) of ``method`` at the fewest real positives it ran with, and the number of real positives at
     which no augmentation reaches that AP (linear between the measured k; None when it never does)."""
@@ -175,6 +182,9 @@ def curve_text(stats: pd.DataFrame, tag: str, n_positives: int, left_out: list[s
             gain = f"{name} still adds AP beyond the seeds' spread at k = {last}"
         else:
             gain = f"{name} stops adding AP beyond the seeds' spread from k = {k}"
+        worse = lowers(stats, method)
+        if worse:
+            gain += f", and lowers it beyond that spread at k = {', '.join(map(str, worse))}"
         parts.append(f"{gain}; {worth_text(stats, method, last)}.")
     parts += [t for t in (masks_text(stats), flat_text(stats, tag)) if t]
     parts += left_out
