@@ -100,7 +100,7 @@ def test_a_cell_killed_midway_leaves_no_row_and_only_it_is_redone(replica: Path,
     config = build_config("demo", overrides)
     context = GridContext("demo", (*overrides, "classifier.epochs=2"), "zero-shot", ("diag",), str(replica),
                           str(generated), str(out), str(tmp_path / "features"))
-    first, second = grid_jobs(config, "zero-shot", ["diag"])
+    first, second = grid_jobs(config, "zero-shot", ["diag"], replica)
     run_jobs([first], context, make_backend("local", 1, tmp_path / "jobs", gpus=[], poll_s=0.2), runner=run_grid_job)
     assert row_file(out, first.args).is_file()
     made = row_file(out, first.args).stat().st_mtime_ns
