@@ -50,12 +50,12 @@ def test_a_failing_unit_is_named_with_its_log_and_the_others_land(tmp_path: Path
     backend = make_backend("local", 3, tmp_path / "jobs", gpus=[], poll_s=0.2)
     with pytest.raises(BuildError) as raised:
         run_jobs(jobs, Context("demo", str(tmp_path)), backend, runner=log_job)
-    message = str(raised.value)
-    assert message.startswith("2 jobs failed: broken: this unit was told to fail (log: ")
+    message = str(raised.value)  # the two failures in the order they ended, which load may swap
+    assert message.startswith("2 jobs failed: ") and "broken: this unit was told to fail (log: " in message
     assert "buggy: FailedJobError" in message and "1 job(s) that need them were not run" in message
     logs = [Path(part.split(")")[0]) for part in message.split("(log: ")[1:]]
     assert len(logs) == 2 and all(log.is_file() and log.is_relative_to(tmp_path / "jobs") for log in logs)
-    assert "RuntimeError: a bug" in logs[1].read_text()  # the traceback is in the job's log
+    assert any("RuntimeError: a bug" in log.read_text() for log in logs)  # the traceback is in the job's log
     assert set(ran(tmp_path)) == {"ok"}
 
 
