@@ -152,7 +152,7 @@ def set_of(sets: Sequence[Job], cell: tuple, n_positives: int) -> tuple[str, ...
     from diag import layout
 
     scenario, method, n_aug, _, k = cell
-    drawn = scenario == "few-shot" and method in layout.DRAWN and k < n_positives
+    drawn = scenario == "few-shot" and layout.is_drawn(method, k, n_positives)
     wanted = ("few-shot set", (method, n_aug, k)) if drawn else ("generate", (method, n_aug))
     return tuple(j.name for j in sets if (j.action, j.args) == wanted)
 

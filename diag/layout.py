@@ -20,10 +20,15 @@ def draw_name(k: int, seed: int) -> str:
     return f"k{k}-draw{seed}"
 
 
+def is_drawn(method: str, k: int, n_positives: int) -> bool:
+    """Whether ``method``'s few-shot set at ``k`` is made from a draw: DIAG's and In&Out's below k = all
+    (at k = all it is the standard set; the other methods' sets use no real positive)."""
+    return method in DRAWN and k < n_positives
+
+
 def few_shot_draw(method: str, k: int, n_positives: int, seed: int) -> str | None:
-    """Where ``method``'s few-shot set at ``k`` lives: a draw's own folder for DIAG and In&Out below
-    k = all (at k = all it is the standard set); None for sets that use no real positive."""
-    return draw_name(k, seed) if method in DRAWN and k < n_positives else None
+    """Where ``method``'s few-shot set at ``k`` lives: its draw's own folder (``is_drawn``), else None."""
+    return draw_name(k, seed) if is_drawn(method, k, n_positives) else None
 
 
 def generated_dir(generated: Path | str, method: str, n_aug: int, draw: str | None = None) -> Path:
