@@ -112,8 +112,8 @@ def run_cell(
     feature_cache = feature_cache_dir(out, feature_cache)
     classifier = replace(config.classifier, seed=seed, feature_cache=str(feature_cache))
     drawn = cell_positives(config, scenario, real_positives, data)
-    draw = few_shot_draw(method, real_positives, count_positives(data), config.grid.positives_seed)
-    gen = None if method == "none" else generated_dir(generated, method, n_aug, draw if drawn is not None else None)
+    draw = cell_draw(config, scenario, method, real_positives, count_positives(data))
+    gen = None if method == "none" else generated_dir(generated, method, n_aug, draw)
     train = training_set(data, scenario, gen, 0 if method == "none" else n_aug, drawn)
     test = evaluation_set(data)
     device = resolve_device(classifier.device)
@@ -149,6 +149,11 @@ def cell_name(cell: tuple) -> str:
 def positive_ids(k: int, drawn: list[str] | None) -> str:
     """What a row records of its real positives: "none", "all" (full-shot), or the drawn ids."""
     return "none" if k == 0 else "all" if drawn is None else " ".join(drawn)
+
+
+def cell_draw(config: Config, scenario: str, method: str, k: int, n_positives: int) -> str | None:
+    """The draw whose folder holds a cell's generated set (few-shot DIAG and In&Out below k = all), else None."""
+    return few_shot_draw(method, k, n_positives, config.grid.positives_seed) if scenario == "few-shot" else None
 
 
 def cell_positives(config: Config, scenario: str, k: int, data: Path | str) -> list[str] | None:
@@ -296,12 +301,11 @@ def run_grid(
     needed = list(dict.fromkeys((m, n, k) for _, m, n, _, k in checked if m != "none"))
     if needed and generated is None:
         raise ConfigError(f"generated sets are needed for {', '.join(sorted({m for m, _, _ in needed}))}")
-    draw_seed = config.grid.positives_seed
+    drawn = {k: cell_positives(config, scenario, k, data) for k in ks}  # each k's draw, read once
 
     def fingerprint(method: str, n_aug: int, k: int) -> str:
-        draw = few_shot_draw(method, k, n_positives, draw_seed) if scenario == "few-shot" else None
-        drawn = cell_positives(config, scenario, k, data) if draw else None
-        return set_fingerprint(method_set(generated, method, n_aug, data, draw, drawn))
+        draw = cell_draw(config, scenario, method, k, n_positives)
+        return set_fingerprint(method_set(generated, method, n_aug, data, draw, drawn[k] if draw else None))
 
     sets = {(m, n, k): fingerprint(m, n, k) for m, n, k in needed}
     sets |= {("none", 0, k): "none" for k in ks}
@@ -325,8 +329,7 @@ def run_grid(
     def compute(cell: tuple) -> dict:
         copied = copies.get((cell[1], cell[2], cell[3], cell[4]))
         if copied is not None and copied["generated_sha1"] == sets[(cell[1], cell[2], cell[4])]:
-            drawn = cell_positives(config, scenario, cell[4], data)
-            return copied | {"scenario": scenario, "positive_ids": positive_ids(cell[4], drawn)}
+            return copied | {"scenario": scenario, "positive_ids": positive_ids(cell[4], drawn[cell[4]])}
         row = run_cell(
             *cell,
             config=config,
